@@ -1,0 +1,5 @@
+/**
+ * Classic BPF: codecs, verifier, interpreter, compiler, pcap-filter language, analysis.
+ * @packageDocumentation
+ */
+export {};

@@ -1,0 +1,7 @@
+/**
+ * The `exonet` command line.
+ * @packageDocumentation
+ */
+
+export type { BenchmarkLoader, BenchmarkModule, BenchmarkOptions } from './bench.ts';
+export { main } from './main.ts';
