@@ -1,3 +1,4 @@
+import * as bench from '@exonet/bench/cli';
 import * as bpf from '@exonet/bpf/cli';
 import * as client from '@exonet/client/cli';
 import * as grant from '@exonet/grant/cli';
@@ -19,7 +20,7 @@ interface Contributor {
 }
 
 /** Every package contributes its own subcommands; this is the one place that gathers them. */
-const contributors: readonly Contributor[] = [bpf, ipc, wire, grant, client, permissionServer, netDriver];
+const contributors: readonly Contributor[] = [bpf, ipc, wire, grant, client, permissionServer, netDriver, bench];
 
 /**
  * Runs the `exonet` command line with the given arguments (without `node` and the script name).

@@ -1,0 +1,5 @@
+/**
+ * exonet against modern Linux, side by side in one run.
+ * @packageDocumentation
+ */
+export { buildLinuxHarness, type LinuxReceiveMode, type LinuxRunResult, runLinuxHarness } from './linux/harness.ts';
