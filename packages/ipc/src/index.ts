@@ -2,4 +2,25 @@
  * Lock-free SPSC rings, packet pools and channels in shared memory, between threads and processes.
  * @packageDocumentation
  */
+export { atomicsDoorbell, type Doorbell, type WaitResult } from './doorbell.ts';
+export { IpcError, type IpcErrorCode, IpcErrorCodes } from './errors.ts';
+export {
+  CACHE_LINE,
+  CHANNEL_MAGIC,
+  ChannelHeader,
+  type ChannelLayout,
+  ChannelState,
+  CONTROL_PAYLOAD,
+  CONTROL_SLOT_SIZE,
+  channelLayout,
+  Descriptor,
+  DescriptorStatus,
+  LAYOUT_VERSION,
+  RING_COUNT,
+  RING_MAGIC,
+  RingHeader,
+  RingId,
+  ringBytes,
+} from './layout.ts';
+export { initRing, RingConsumer, type RingOptions, RingProducer } from './ring.ts';
 export { spawnProcess, spawnWorker } from './spawn.ts';

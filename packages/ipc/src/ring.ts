@@ -1,0 +1,444 @@
+import { atomicsDoorbell, type Doorbell } from './doorbell.ts';
+import { check, IpcError } from './errors.ts';
+import { CACHE_LINE, Descriptor, isPowerOfTwo, LAYOUT_VERSION, RING_MAGIC, RingHeader, ringBytes } from './layout.ts';
+
+// Word indices of the header fields (the header is viewed as 64 u32/i32 words).
+const W_MAGIC = RingHeader.MAGIC >> 2;
+const W_VERSION_SLOT = RingHeader.VERSION >> 2;
+const W_CAPACITY = RingHeader.CAPACITY >> 2;
+const W_RING_ID = RingHeader.RING_ID >> 2;
+const W_PRODUCER = RingHeader.PRODUCER >> 2;
+const W_CONSUMER = RingHeader.CONSUMER >> 2;
+const W_CONSUMER_WAITING = RingHeader.CONSUMER_WAITING >> 2;
+const W_PRODUCER_WAITING = RingHeader.PRODUCER_WAITING >> 2;
+
+/** Where a ring lives and what shape it has; the capacity given here is the one the handle trusts. */
+export interface RingOptions {
+  /** The shared region: a SharedArrayBuffer between threads, a mapped POSIX shared memory ArrayBuffer between processes. */
+  readonly buffer: ArrayBufferLike;
+  /** Offset of the ring header in `buffer`, a multiple of 64. Default 0. */
+  readonly byteOffset?: number;
+  /** Number of slots, a power of two. Kept in the handle: the copy in shared memory is never trusted. */
+  readonly capacity: number;
+  /** Bytes per slot, a multiple of 16. Default 16 (one {@link Descriptor}). */
+  readonly slotSize?: number;
+  /** How to sleep and wake. Default: Atomics (threads sharing a SharedArrayBuffer). */
+  readonly doorbell?: Doorbell;
+  /** Polls this many times before sleeping in the blocking and async waits (busy-poll mode). Default 0. */
+  readonly spin?: number;
+}
+
+/**
+ * Writes a fresh ring header at `byteOffset`: magic, version, slot size, capacity, indices and flags at 0.
+ * Done once, by the side that owns the memory (the driver), before either end joins.
+ */
+export function initRing(
+  buffer: ArrayBufferLike,
+  byteOffset: number,
+  capacity: number,
+  slotSize: number = Descriptor.SIZE,
+  ringId = 0xffffffff,
+): void {
+  checkShape(buffer, byteOffset, capacity, slotSize);
+  const u32 = new Uint32Array(buffer, byteOffset, RingHeader.SIZE >> 2);
+  u32.fill(0);
+  u32[W_VERSION_SLOT] = LAYOUT_VERSION | (slotSize << 16);
+  u32[W_CAPACITY] = capacity;
+  u32[W_RING_ID] = ringId >>> 0;
+  // The magic goes last: a peer that sees it sees a complete header.
+  Atomics.store(u32, W_MAGIC, RING_MAGIC);
+}
+
+function checkShape(buffer: ArrayBufferLike, byteOffset: number, capacity: number, slotSize: number): void {
+  check(isPowerOfTwo(capacity) && capacity <= 2 ** 24, `capacity: expected a power of two <= 2^24, got ${capacity}`);
+  check(
+    Number.isInteger(slotSize) && slotSize >= 16 && slotSize % 16 === 0 && slotSize <= 4096,
+    `slotSize: expected a multiple of 16 in [16, 4096], got ${slotSize}`,
+  );
+  check(
+    Number.isInteger(byteOffset) && byteOffset >= 0 && byteOffset % CACHE_LINE === 0,
+    `byteOffset: expected a multiple of ${CACHE_LINE}, got ${byteOffset}`,
+  );
+  const need = byteOffset + ringBytes(capacity, slotSize);
+  check(buffer.byteLength >= need, `buffer: expected at least ${need} bytes, got ${buffer.byteLength}`);
+}
+
+/** State and waits shared by both ends of a ring. */
+abstract class RingEnd {
+  /** Slots (payload) as u32 words: slot k of the ring starts at word `(k & mask) * slotWords`. */
+  readonly slots: Uint32Array;
+  /** The same slot memory as bytes, for messages that are not descriptors (control rings). */
+  readonly slotBytes: Uint8Array;
+  /** Number of slots (private copy, never re-read from shared memory). */
+  readonly capacity: number;
+  /** Bytes per slot. */
+  readonly slotSize: number;
+  /** u32 words per slot. */
+  readonly slotWords: number;
+  /**
+   * True once the peer wrote an impossible index into shared memory: the ring then reads as empty (consumer)
+   * or full (producer) forever. The trusted side treats it as a protocol violation of the peer.
+   */
+  corrupt = false;
+  protected readonly mask: number;
+  protected readonly u32: Uint32Array;
+  protected readonly i32: Int32Array;
+  protected readonly bell: Doorbell;
+  protected readonly spin: number;
+
+  constructor(options: RingOptions) {
+    const byteOffset = options.byteOffset ?? 0;
+    const slotSize = options.slotSize ?? Descriptor.SIZE;
+    checkShape(options.buffer, byteOffset, options.capacity, slotSize);
+    this.u32 = new Uint32Array(options.buffer, byteOffset, RingHeader.SIZE >> 2);
+    this.i32 = new Int32Array(options.buffer, byteOffset, RingHeader.SIZE >> 2);
+    const versionSlot = Atomics.load(this.u32, W_VERSION_SLOT);
+    if (
+      Atomics.load(this.u32, W_MAGIC) !== RING_MAGIC ||
+      (versionSlot & 0xffff) !== LAYOUT_VERSION ||
+      versionSlot >>> 16 !== slotSize ||
+      this.u32[W_CAPACITY] !== options.capacity
+    ) {
+      throw new IpcError(
+        'EXO_ERR_IPC_BAD_LAYOUT',
+        `ring at byte ${byteOffset}: expected magic ${RING_MAGIC.toString(16)} version ${LAYOUT_VERSION} slot ${slotSize} capacity ${options.capacity}, got magic ${this.u32[W_MAGIC].toString(16)} version ${versionSlot & 0xffff} slot ${versionSlot >>> 16} capacity ${this.u32[W_CAPACITY]}`,
+      );
+    }
+    this.capacity = options.capacity;
+    this.mask = options.capacity - 1;
+    this.slotSize = slotSize;
+    this.slotWords = slotSize >> 2;
+    const slotsAt = byteOffset + RingHeader.SIZE;
+    this.slots = new Uint32Array(options.buffer, slotsAt, (options.capacity * slotSize) >> 2);
+    this.slotBytes = new Uint8Array(options.buffer, slotsAt, options.capacity * slotSize);
+    this.bell = options.doorbell ?? atomicsDoorbell;
+    this.spin = options.spin ?? 0;
+  }
+
+  /** Wakes the peer even if it did not ask (used on close, so a sleeper notices the new state). */
+  wakePeer(): void {
+    Atomics.store(this.i32, W_CONSUMER_WAITING, 0);
+    Atomics.store(this.i32, W_PRODUCER_WAITING, 0);
+    this.bell.notify(this.i32, W_CONSUMER_WAITING);
+    this.bell.notify(this.i32, W_PRODUCER_WAITING);
+  }
+
+  /** How many slots are ready now (readable for a consumer, writable for a producer), at least `n` if possible. */
+  abstract ready(n: number): number;
+
+  /**
+   * The wake-up protocol, waiter's half (docs/ipc-layout.md): announce the wait by storing 1 in our flag, check
+   * the ring again, and only then sleep while the flag still holds 1. The peer publishes its index before it
+   * reads the flag; both are sequentially consistent atomics, so either it sees our 1 and wakes us, or our
+   * re-check sees its index. `stop` is checked after the announcement for the same reason.
+   */
+  protected waitFor(n: number, flag: number, timeoutMs: number, stop?: () => boolean): boolean {
+    for (let i = 0; i < this.spin; i++) if (this.ready(n) >= n) return true;
+    const deadline = timeoutMs === Number.POSITIVE_INFINITY ? timeoutMs : Date.now() + timeoutMs;
+    for (;;) {
+      if (this.ready(n) >= n) return true;
+      Atomics.store(this.i32, flag, 1);
+      if (this.ready(n) >= n || stop?.()) {
+        Atomics.store(this.i32, flag, 0);
+        return this.ready(n) >= n;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        Atomics.store(this.i32, flag, 0);
+        return false;
+      }
+      this.bell.wait(this.i32, flag, 1, left);
+      Atomics.store(this.i32, flag, 0);
+      if (stop?.()) return this.ready(n) >= n;
+    }
+  }
+
+  protected async waitForAsync(n: number, flag: number, timeoutMs: number, stop?: () => boolean): Promise<boolean> {
+    for (let i = 0; i < this.spin; i++) if (this.ready(n) >= n) return true;
+    const deadline = timeoutMs === Number.POSITIVE_INFINITY ? timeoutMs : Date.now() + timeoutMs;
+    for (;;) {
+      if (this.ready(n) >= n) return true;
+      Atomics.store(this.i32, flag, 1);
+      if (this.ready(n) >= n || stop?.()) {
+        Atomics.store(this.i32, flag, 0);
+        return this.ready(n) >= n;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        Atomics.store(this.i32, flag, 0);
+        return false;
+      }
+      await this.bell.waitAsync(this.i32, flag, 1, left);
+      Atomics.store(this.i32, flag, 0);
+      if (stop?.()) return this.ready(n) >= n;
+    }
+  }
+}
+
+/**
+ * The producing end of an SPSC ring. Writes are staged privately (`push`, `reserve`) and made visible to the
+ * consumer by one atomic store of the producer index in {@link RingProducer.publish}; bursts and bulks publish
+ * themselves. Not thread-safe: exactly one producer per ring.
+ */
+export class RingProducer extends RingEnd {
+  /** Next slot to write (private, includes staged slots). */
+  private tail: number;
+  /** Producer index last stored to shared memory. */
+  private published: number;
+  /** Last consumer index read from shared memory: the producer re-reads it only when this view says full. */
+  private cachedHead: number;
+
+  constructor(options: RingOptions) {
+    super(options);
+    this.tail = Atomics.load(this.u32, W_PRODUCER);
+    this.published = this.tail;
+    this.cachedHead = Atomics.load(this.u32, W_CONSUMER);
+    if ((this.tail - this.cachedHead) >>> 0 > this.capacity) this.corrupt = true;
+  }
+
+  /** Free slots, re-reading the consumer index only if the cached view offers fewer than `n`. */
+  ready(n = 1): number {
+    const free = this.capacity - ((this.tail - this.cachedHead) >>> 0);
+    return free >= n ? free : this.refresh();
+  }
+
+  /** Staged but unpublished slots. */
+  get staged(): number {
+    return (this.tail - this.published) >>> 0;
+  }
+
+  private refresh(): number {
+    if (this.corrupt) return 0;
+    const h = Atomics.load(this.u32, W_CONSUMER);
+    // The consumer index may only move forward, and never past what was published.
+    if ((h - this.cachedHead) >>> 0 > (this.published - this.cachedHead) >>> 0) {
+      this.corrupt = true;
+      return 0;
+    }
+    this.cachedHead = h;
+    return this.capacity - ((this.tail - h) >>> 0);
+  }
+
+  /** Stages one descriptor (the first four words of the slot); false if the ring is full. Call publish() after. */
+  push(w0: number, w1: number, w2: number, w3: number): boolean {
+    if (this.capacity - ((this.tail - this.cachedHead) >>> 0) === 0 && this.refresh() === 0) return false;
+    const s = (this.tail & this.mask) * this.slotWords;
+    const slots = this.slots;
+    slots[s] = w0;
+    slots[s + 1] = w1;
+    slots[s + 2] = w2;
+    slots[s + 3] = w3;
+    this.tail = (this.tail + 1) >>> 0;
+    return true;
+  }
+
+  /**
+   * Stages one slot for the caller to fill in place: returns the index of its first word in {@link slots}
+   * (its first byte in {@link slotBytes} is 4 times that), or -1 if the ring is full. Call publish() after.
+   */
+  reserve(): number {
+    if (this.capacity - ((this.tail - this.cachedHead) >>> 0) === 0 && this.refresh() === 0) return -1;
+    const s = (this.tail & this.mask) * this.slotWords;
+    this.tail = (this.tail + 1) >>> 0;
+    return s;
+  }
+
+  /**
+   * Makes every staged slot visible with one atomic store of the producer index, then wakes the consumer if,
+   * and only if, it announced that it sleeps.
+   */
+  publish(): void {
+    if (this.tail === this.published) return;
+    Atomics.store(this.u32, W_PRODUCER, this.tail);
+    this.published = this.tail;
+    if (Atomics.load(this.i32, W_CONSUMER_WAITING) !== 0) {
+      Atomics.store(this.i32, W_CONSUMER_WAITING, 0);
+      this.bell.notify(this.i32, W_CONSUMER_WAITING);
+    }
+  }
+
+  /**
+   * Burst: copies as many of `count` slots from `src` (slotWords words each, from word `srcWord`) as fit,
+   * publishes them, and returns how many.
+   */
+  enqueueBurst(src: Uint32Array, count: number, srcWord = 0): number {
+    let n = this.ready(count);
+    if (n > count) n = count;
+    if (n > 0) {
+      this.copyIn(src, n, srcWord);
+      this.publish();
+    }
+    return n;
+  }
+
+  /** Bulk: all `count` slots or none; true if they were enqueued and published. */
+  enqueueBulk(src: Uint32Array, count: number, srcWord = 0): boolean {
+    if (this.ready(count) < count) return false;
+    if (count > 0) {
+      this.copyIn(src, count, srcWord);
+      this.publish();
+    }
+    return true;
+  }
+
+  private copyIn(src: Uint32Array, n: number, srcWord: number): void {
+    const slots = this.slots;
+    const mask = this.mask;
+    const sw = this.slotWords;
+    let t = this.tail;
+    let d = srcWord;
+    if (sw === 4) {
+      for (let i = 0; i < n; i++, t++) {
+        const s = (t & mask) << 2;
+        slots[s] = src[d];
+        slots[s + 1] = src[d + 1];
+        slots[s + 2] = src[d + 2];
+        slots[s + 3] = src[d + 3];
+        d += 4;
+      }
+    } else {
+      for (let i = 0; i < n; i++, t++) {
+        let s = (t & mask) * sw;
+        for (let w = 0; w < sw; w++) slots[s++] = src[d++];
+      }
+    }
+    this.tail = t >>> 0;
+  }
+
+  /** Blocks until `n` slots are free (true), or until the timeout or `stop()` (false). Never spins when idle. */
+  waitWritable(n = 1, timeoutMs = Number.POSITIVE_INFINITY, stop?: () => boolean): boolean {
+    return this.waitFor(n, W_PRODUCER_WAITING, timeoutMs, stop);
+  }
+
+  /** Resolves when `n` slots are free (true), or on timeout or `stop()` (false), without blocking the event loop. */
+  writable(n = 1, timeoutMs = Number.POSITIVE_INFINITY, stop?: () => boolean): Promise<boolean> {
+    return this.waitForAsync(n, W_PRODUCER_WAITING, timeoutMs, stop);
+  }
+}
+
+/**
+ * The consuming end of an SPSC ring. Reads are staged (`pop`, `peek`) and the slots given back by one atomic
+ * store of the consumer index in {@link RingConsumer.release}; bursts and bulks release themselves.
+ * Everything read from the slots comes from the peer: a trusted consumer copies it out before validating.
+ */
+export class RingConsumer extends RingEnd {
+  /** Next slot to read (private, includes staged reads). */
+  private head: number;
+  /** Consumer index last stored to shared memory. */
+  private released: number;
+  /** Last producer index read from shared memory: re-read only when this view says empty. */
+  private cachedTail: number;
+
+  constructor(options: RingOptions) {
+    super(options);
+    this.head = Atomics.load(this.u32, W_CONSUMER);
+    this.released = this.head;
+    this.cachedTail = Atomics.load(this.u32, W_PRODUCER);
+    if ((this.cachedTail - this.head) >>> 0 > this.capacity) this.corrupt = true;
+  }
+
+  /** Filled slots, re-reading the producer index only if the cached view offers fewer than `n`. */
+  ready(n = 1): number {
+    const avail = (this.cachedTail - this.head) >>> 0;
+    return avail >= n ? avail : this.refresh();
+  }
+
+  private refresh(): number {
+    if (this.corrupt) return 0;
+    const t = Atomics.load(this.u32, W_PRODUCER);
+    // The producer index may only move forward, and never more than a capacity ahead of what we released.
+    if ((t - this.cachedTail) >>> 0 > (this.released + this.capacity - this.cachedTail) >>> 0) {
+      this.corrupt = true;
+      return 0;
+    }
+    this.cachedTail = t;
+    return (t - this.head) >>> 0;
+  }
+
+  /** Copies one slot into `dst` at `dstWord` (staged); false if empty. Call release() after. */
+  pop(dst: Uint32Array, dstWord = 0): boolean {
+    if (this.cachedTail === this.head && this.refresh() === 0) return false;
+    let s = (this.head & this.mask) * this.slotWords;
+    const slots = this.slots;
+    for (let w = 0; w < this.slotWords; w++) dst[dstWord + w] = slots[s++];
+    this.head = (this.head + 1) >>> 0;
+    return true;
+  }
+
+  /**
+   * Stages the next slot for reading in place: its first word in {@link slots}, or -1 if empty. The slot
+   * stays valid until release(); a trusted reader must still copy before validating (the peer can rewrite it).
+   */
+  peek(): number {
+    if (this.cachedTail === this.head && this.refresh() === 0) return -1;
+    const s = (this.head & this.mask) * this.slotWords;
+    this.head = (this.head + 1) >>> 0;
+    return s;
+  }
+
+  /** Gives staged slots back to the producer with one atomic store; wakes it if it announced it sleeps. */
+  release(): void {
+    if (this.head === this.released) return;
+    Atomics.store(this.u32, W_CONSUMER, this.head);
+    this.released = this.head;
+    if (Atomics.load(this.i32, W_PRODUCER_WAITING) !== 0) {
+      Atomics.store(this.i32, W_PRODUCER_WAITING, 0);
+      this.bell.notify(this.i32, W_PRODUCER_WAITING);
+    }
+  }
+
+  /** Burst: copies up to `max` slots into `dst` from word `dstWord`, releases them, returns how many. */
+  dequeueBurst(dst: Uint32Array, max: number, dstWord = 0): number {
+    let n = this.ready(max);
+    if (n > max) n = max;
+    if (n > 0) {
+      this.copyOut(dst, n, dstWord);
+      this.release();
+    }
+    return n;
+  }
+
+  /** Bulk: exactly `count` slots or none; true if they were dequeued. */
+  dequeueBulk(dst: Uint32Array, count: number, dstWord = 0): boolean {
+    if (this.ready(count) < count) return false;
+    if (count > 0) {
+      this.copyOut(dst, count, dstWord);
+      this.release();
+    }
+    return true;
+  }
+
+  private copyOut(dst: Uint32Array, n: number, dstWord: number): void {
+    const slots = this.slots;
+    const mask = this.mask;
+    const sw = this.slotWords;
+    let h = this.head;
+    let d = dstWord;
+    if (sw === 4) {
+      for (let i = 0; i < n; i++, h++) {
+        const s = (h & mask) << 2;
+        dst[d] = slots[s];
+        dst[d + 1] = slots[s + 1];
+        dst[d + 2] = slots[s + 2];
+        dst[d + 3] = slots[s + 3];
+        d += 4;
+      }
+    } else {
+      for (let i = 0; i < n; i++, h++) {
+        let s = (h & mask) * sw;
+        for (let w = 0; w < sw; w++) dst[d++] = slots[s++];
+      }
+    }
+    this.head = h >>> 0;
+  }
+
+  /** Blocks until `n` slots are filled (true), or until the timeout or `stop()` (false). Never spins when idle. */
+  waitReadable(n = 1, timeoutMs = Number.POSITIVE_INFINITY, stop?: () => boolean): boolean {
+    return this.waitFor(n, W_CONSUMER_WAITING, timeoutMs, stop);
+  }
+
+  /** Resolves when `n` slots are filled (true), or on timeout or `stop()` (false), without blocking the event loop. */
+  readable(n = 1, timeoutMs = Number.POSITIVE_INFINITY, stop?: () => boolean): Promise<boolean> {
+    return this.waitForAsync(n, W_CONSUMER_WAITING, timeoutMs, stop);
+  }
+}
