@@ -1,5 +1,14 @@
 /**
  * Classic BPF: codecs, verifier, interpreter, compiler, pcap-filter language, analysis.
+ *
+ * Everything a caller needs is exported here; modules not re-exported are internal.
  * @packageDocumentation
  */
-export {};
+
+export { decodeProgram, encodeProgram, INSN_BYTES } from './codec-binary.ts';
+export { formatProgram, type ProgramFormat, parseProgramText } from './codec-text.ts';
+export { conjoin } from './conjoin.ts';
+export { BpfError, BpfErrorCode, type BpfErrorDetail } from './errors.ts';
+export { BPF_MAXINSNS, BPF_MEMWORDS, type Insn, type Program } from './insn.ts';
+export { interpret } from './interpreter.ts';
+export { type VerifyResult, type VerifyRule, verifyProgram } from './verifier.ts';
