@@ -1,0 +1,623 @@
+/**
+ * The etcd implementation of {@link Store}: several permission-server replicas share one etcd cluster
+ * (3.4, through the etcd3 npm client) for policy, tokens, signing keys, grants, revocations and audit.
+ *
+ * - Sequences are etcd revisions: a revocation's seq is the revision that created its record, an audit
+ *   record's seq likewise; policy versions are mod revisions. All cluster-wide, strictly increasing, sparse.
+ * - Every mutation is one etcd transaction that also writes its audit record.
+ * - `issueGrant` is one txn comparing the mod revision of every resource key it read (0 = absent), so two
+ *   replicas racing for the same exclusive claim cannot both succeed: the loser's compare fails, it re-reads
+ *   and finds the winner's live claim.
+ * - Revocations are PUT records (never deletions), then matching grants are marked and their claims
+ *   released in further txns. The record is the authority: a crash between the steps leaves claims held
+ *   until expiry (a refusal, never an overlap) and drivers reject the grant from the feed anyway.
+ * - Every call has a deadline; without quorum a call fails with {@link StoreUnavailableError}
+ *   (`EXO_ERR_STORE_UNAVAILABLE`, HTTP 503), so replicas refuse writes clearly.
+ * Key layout: see `etcd-keys.ts`. Watches: see `etcd-watch.ts`.
+ *
+ * @packageDocumentation
+ */
+import { randomUUID } from 'node:crypto';
+import { Etcd3, type ICompare, type IKeyValue, type IRequestOp } from 'etcd3';
+import { StoreContentionError, StoreCorruptError, StoreUsageError, toStoreError } from './etcd-errors.ts';
+import { dec, EtcdKeys } from './etcd-keys.ts';
+import { deleteOp, EtcdKv, type Kv, parseJson, putOp, rangeKvs, rangeOp, toKv } from './etcd-kv.ts';
+import { type RevocationWatchOptions, watchRevocationRecords } from './etcd-watch.ts';
+import type {
+  AuditContext,
+  AuditRecord,
+  GrantRecord,
+  IssueResult,
+  PolicyInput,
+  PolicyKind,
+  PolicyObjects,
+  PutResult,
+  RevocationEntry,
+  RevocationInput,
+  SigningKeyRecord,
+  Store,
+  TokenRecord,
+  Unsubscribe,
+} from './store.ts';
+
+export { StoreContentionError, StoreCorruptError, StoreUnavailableError, StoreUsageError } from './etcd-errors.ts';
+
+/** Options of {@link EtcdStore}. */
+export interface EtcdStoreOptions {
+  /** Client URLs of the etcd members, e.g. `http://127.0.0.1:2379`. */
+  readonly endpoints: readonly string[];
+  /** Key prefix (default `/exonet/`); replicas of one cluster identity share it. */
+  readonly prefix?: string;
+  /** Deadline of every etcd call in ms (default 3000): beyond it the call fails as unavailable. */
+  readonly callTimeoutMs?: number;
+  /** gRPC dial timeout in ms (default 2000). */
+  readonly dialTimeoutMs?: number;
+  /** Tuning of the revocation watches. */
+  readonly watch?: RevocationWatchOptions;
+}
+
+const policyKinds: readonly PolicyKind[] = ['principals', 'groups', 'rules', 'drivers'];
+/** Compare-and-set loops give up after this many lost races (each loss means someone else progressed). */
+const maxAttempts = 64;
+/** etcd's default --max-txn-ops is 128; stay well below it. */
+const maxGrantsPerTxn = 20;
+
+/** A live claim as kept in a resource key. */
+interface StoredClaim {
+  readonly jti: string;
+  readonly mode: 'exclusive' | 'shared';
+  readonly exp: number;
+}
+
+/** Stored form of a grant record (revokedSeq stored explicitly). */
+type StoredGrant = GrantRecord;
+
+/** Parses an etcd URL list for `--store etcd:URL,URL,URL`. */
+export function parseEtcdEndpoints(spec: string): string[] {
+  const endpoints = spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (endpoints.length === 0) throw new StoreUsageError('etcd store: no endpoint given (etcd:URL,URL,URL)');
+  for (const e of endpoints) {
+    let url: URL;
+    try {
+      url = new URL(e);
+    } catch {
+      throw new StoreUsageError(`etcd store: "${e}" is not a URL`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new StoreUsageError(`etcd store: "${e}" is not an http(s) URL`);
+    }
+  }
+  return endpoints;
+}
+
+/** The permission server's store on an etcd cluster. */
+export class EtcdStore implements Store {
+  readonly kind = 'etcd';
+  readonly keys: EtcdKeys;
+  private client: Etcd3 | null = null;
+  private kvs: EtcdKv | null = null;
+  private closed = false;
+  private readonly unsubscribers = new Set<Unsubscribe>();
+
+  constructor(private readonly options: EtcdStoreOptions) {
+    if (options.endpoints.length === 0) throw new StoreUsageError('etcd store: no endpoints');
+    this.keys = new EtcdKeys(options.prefix ?? '/exonet/');
+  }
+
+  /** The underlying etcd3 client (for leader election and tests). */
+  get etcd(): Etcd3 {
+    if (this.closed) throw new StoreUsageError('etcd store is closed');
+    if (!this.client) throw new StoreUsageError('etcd store is not open');
+    return this.client;
+  }
+
+  private get kv(): EtcdKv {
+    if (this.closed) throw new StoreUsageError('etcd store is closed');
+    if (!this.kvs) throw new StoreUsageError('etcd store is not open');
+    return this.kvs;
+  }
+
+  async open(): Promise<void> {
+    if (this.closed) throw new StoreUsageError('etcd store is closed');
+    if (this.client) return;
+    this.client = new Etcd3({
+      hosts: [...this.options.endpoints],
+      dialTimeout: this.options.dialTimeoutMs ?? 2000,
+    });
+    this.kvs = new EtcdKv(this.client, this.options.callTimeoutMs ?? 3000);
+    // Nothing to migrate: the layout is versioned by a marker written once.
+    const marker = this.keys.meta('schema');
+    await this.kv.txn(
+      {
+        compare: [{ key: Buffer.from(marker), target: 'Version', result: 'Equal', version: 0 }],
+        success: [putOp(marker, { version: 1 })],
+      },
+      'open',
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const unsubscribe of [...this.unsubscribers]) unsubscribe();
+    this.unsubscribers.clear();
+    this.client?.close();
+    this.client = null;
+    this.kvs = null;
+  }
+
+  /** A linearizable read: succeeds only while the cluster has quorum. */
+  async ping(): Promise<void> {
+    await this.kv.range(this.keys.meta('schema'), 'ping');
+  }
+
+  // --- audit helper ---
+
+  private auditOp(action: string, subject: string, ctx: AuditContext, detail: Record<string, unknown> = {}) {
+    return putOp(this.keys.audit(randomUUID()), {
+      at: Math.floor(Date.now() / 1000),
+      actor: ctx.actor,
+      requestId: ctx.requestId ?? null,
+      action,
+      subject,
+      detail,
+    });
+  }
+
+  // --- policy ---
+
+  private decodePolicy<K extends PolicyKind>(kv: Kv): PolicyObjects[K] {
+    const value = parseJson<Record<string, unknown>>(kv);
+    return { ...value, version: kv.modRevision } as unknown as PolicyObjects[K];
+  }
+
+  async list<K extends PolicyKind>(kind: K): Promise<PolicyObjects[K][]> {
+    checkKind(kind);
+    const { kvs } = await this.kv.range(this.keys.policy(kind), `list ${kind}`, { prefix: true });
+    return kvs.map((kv) => this.decodePolicy<K>(kv));
+  }
+
+  async get<K extends PolicyKind>(kind: K, id: string): Promise<PolicyObjects[K] | undefined> {
+    checkKind(kind);
+    const { kvs } = await this.kv.range(this.keys.policy(kind, id), `get ${kind}`);
+    return kvs[0] ? this.decodePolicy<K>(kvs[0]) : undefined;
+  }
+
+  async put<K extends PolicyKind>(
+    kind: K,
+    value: PolicyInput<K>,
+    ctx: AuditContext,
+    ifVersion?: number,
+  ): Promise<PutResult<PolicyObjects[K]>> {
+    checkKind(kind);
+    const id = (value as { id: string }).id;
+    if (typeof id !== 'string' || id.length === 0) throw new StoreUsageError(`${kind}: id must be a non-empty string`);
+    const { version: _drop, ...plain } = value as PolicyInput<K> & { version?: number };
+    const key = this.keys.policy(kind, id);
+    const compare: ICompare[] = [];
+    if (ifVersion === 0) compare.push({ key: Buffer.from(key), target: 'Version', result: 'Equal', version: 0 });
+    else if (ifVersion !== undefined) {
+      compare.push({ key: Buffer.from(key), target: 'Mod', result: 'Equal', mod_revision: ifVersion });
+    }
+    const singular = kind.replace(/s$/, '');
+    const res = await this.kv.txn(
+      { compare, success: [putOp(key, plain), this.auditOp(`${singular}.put`, id, ctx, { ifVersion })] },
+      `put ${kind}`,
+    );
+    if (!res.succeeded) return { ok: false, reason: 'version' };
+    return { ok: true, value: { ...plain, version: res.revision } as unknown as PolicyObjects[K] };
+  }
+
+  async delete(kind: PolicyKind, id: string, ctx: AuditContext): Promise<boolean> {
+    checkKind(kind);
+    const key = this.keys.policy(kind, id);
+    const singular = kind.replace(/s$/, '');
+    const res = await this.kv.txn(
+      {
+        compare: [{ key: Buffer.from(key), target: 'Version', result: 'Greater', version: 0 }],
+        success: [deleteOp(key), this.auditOp(`${singular}.delete`, id, ctx)],
+      },
+      `delete ${kind}`,
+    );
+    return res.succeeded;
+  }
+
+  // --- tokens ---
+
+  async addToken(token: TokenRecord, ctx: AuditContext): Promise<void> {
+    await this.kv.txn(
+      {
+        success: [
+          putOp(this.keys.tokens(token.hash), token),
+          // The audit names the principal, never the token hash.
+          this.auditOp('token.add', token.principal, ctx),
+        ],
+      },
+      'addToken',
+    );
+  }
+
+  async findToken(hash: string): Promise<TokenRecord | undefined> {
+    const { kvs } = await this.kv.range(this.keys.tokens(hash), 'findToken');
+    return kvs[0] ? parseJson<TokenRecord>(kvs[0]) : undefined;
+  }
+
+  async deleteTokens(principal: string, ctx: AuditContext): Promise<number> {
+    const { kvs } = await this.kv.range(this.keys.tokens(), 'deleteTokens', { prefix: true });
+    const mine = kvs.filter((kv) => parseJson<TokenRecord>(kv).principal === principal);
+    const ops: IRequestOp[] = mine.map((kv) => deleteOp(kv.key));
+    ops.push(this.auditOp('token.delete', principal, ctx, { count: mine.length }));
+    // Unconditional deletes: a token added concurrently is the caller's newer intent and survives.
+    await this.kv.txn({ success: ops }, 'deleteTokens');
+    return mine.length;
+  }
+
+  // --- signing keys ---
+
+  async listKeys(): Promise<SigningKeyRecord[]> {
+    const res = await this.kv.txn(
+      {
+        success: [
+          rangeOp(this.keys.keys(), { prefix: true }),
+          rangeOp(this.keys.keyExp(), { prefix: true, keysOnly: true }),
+        ],
+      },
+      'listKeys',
+    );
+    const records = rangeKvs(res.responses[0]).map((kv) => parseJson<SigningKeyRecord>(kv));
+    const maxExp = new Map<string, number>();
+    const expPrefix = this.keys.keyExp();
+    for (const kv of rangeKvs(res.responses[1])) {
+      const [kidPart, expPart] = kv.key.slice(expPrefix.length).split('/');
+      const kid = dec(kidPart);
+      const exp = Number(expPart);
+      if (Number.isFinite(exp) && exp > (maxExp.get(kid) ?? 0)) maxExp.set(kid, exp);
+    }
+    return records.map((k) => ({ ...k, lastGrantExp: Math.max(k.lastGrantExp, maxExp.get(k.kid) ?? 0) }));
+  }
+
+  async addKey(key: SigningKeyRecord, ctx: AuditContext): Promise<void> {
+    const k = this.keys.keys(key.kid);
+    const res = await this.kv.txn(
+      {
+        compare: [{ key: Buffer.from(k), target: 'Version', result: 'Equal', version: 0 }],
+        success: [putOp(k, key), this.auditOp('key.add', key.kid, ctx, { state: key.state })],
+      },
+      'addKey',
+    );
+    if (!res.succeeded) throw new StoreUsageError(`signing key ${key.kid} already exists`);
+  }
+
+  async activateKey(kid: string, now: number, ctx: AuditContext): Promise<void> {
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      const { kvs } = await this.kv.range(this.keys.keys(), 'activateKey', { prefix: true });
+      const records = kvs.map((kv) => ({ kv, key: parseJson<SigningKeyRecord>(kv) }));
+      const target = records.find((r) => r.key.kid === kid);
+      if (!target) throw new StoreUsageError(`signing key ${kid} is unknown`);
+      // Compare every key record read, so two replicas activating concurrently serialise: one wins, the
+      // other re-reads and applies its activation on top (the last activation is the only active key).
+      const compare: ICompare[] = records.map((r) => ({
+        key: Buffer.from(r.kv.key),
+        target: 'Mod',
+        result: 'Equal',
+        mod_revision: r.kv.modRevision,
+      }));
+      const ops: IRequestOp[] = [];
+      for (const r of records) {
+        if (r.key.kid === kid) {
+          if (r.key.state !== 'active') {
+            ops.push(putOp(r.kv.key, { ...r.key, state: 'active', activatedAt: r.key.activatedAt ?? now }));
+          }
+        } else if (r.key.state === 'active') {
+          ops.push(putOp(r.kv.key, { ...r.key, state: 'retired', retiredAt: now }));
+        }
+      }
+      ops.push(this.auditOp('key.activate', kid, ctx));
+      const res = await this.kv.txn({ compare, success: ops }, 'activateKey');
+      if (res.succeeded) return;
+    }
+    throw new StoreContentionError('activateKey', maxAttempts);
+  }
+
+  async deleteKey(kid: string, ctx: AuditContext): Promise<boolean> {
+    const k = this.keys.keys(kid);
+    const res = await this.kv.txn(
+      {
+        compare: [{ key: Buffer.from(k), target: 'Version', result: 'Greater', version: 0 }],
+        success: [deleteOp(k), deleteOp(this.keys.keyExp(kid), { prefix: true }), this.auditOp('key.delete', kid, ctx)],
+      },
+      'deleteKey',
+    );
+    return res.succeeded;
+  }
+
+  // --- grants ---
+
+  async issueGrant(grant: GrantRecord, now: number, ctx: AuditContext): Promise<IssueResult> {
+    // Group the requested claims by resource key (one read and one compare per key).
+    const byKey = new Map<string, { resource: string; modes: ('exclusive' | 'shared')[] }>();
+    for (const c of grant.claims) {
+      const key = this.keys.resource(c.driver, c.resource);
+      const entry = byKey.get(key) ?? { resource: c.resource, modes: [] };
+      entry.modes.push(c.mode);
+      byKey.set(key, entry);
+    }
+    const resourceKeys = [...byKey.keys()];
+    const grantKey = this.keys.grants(grant.jti);
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      const read = await this.kv.txn(
+        { success: [rangeOp(grantKey), ...resourceKeys.map((k) => rangeOp(k))] },
+        'issueGrant',
+      );
+      const existing = rangeKvs(read.responses[0])[0];
+      if (existing) {
+        // Our own earlier attempt may have committed before its answer was lost (the client retries).
+        if (parseJson<StoredGrant>(existing).jws === grant.jws) return { ok: true };
+        throw new StoreUsageError(`grant ${grant.jti} already exists`);
+      }
+      const compare: ICompare[] = [{ key: Buffer.from(grantKey), target: 'Version', result: 'Equal', version: 0 }];
+      const ops: IRequestOp[] = [];
+      for (let i = 0; i < resourceKeys.length; i++) {
+        const key = resourceKeys[i];
+        const kv = rangeKvs(read.responses[i + 1])[0];
+        const { resource, modes } = byKey.get(key)!;
+        const live = kv ? decodeClaims(kv).filter((c) => c.exp > now && c.jti !== grant.jti) : [];
+        const wantsExclusive = modes.includes('exclusive');
+        const conflict = live.find((c) => wantsExclusive || c.mode === 'exclusive');
+        if (conflict) return { ok: false, reason: 'conflict', conflicting: { jti: conflict.jti, resource } };
+        compare.push(
+          kv
+            ? { key: Buffer.from(key), target: 'Mod', result: 'Equal', mod_revision: kv.modRevision }
+            : { key: Buffer.from(key), target: 'Version', result: 'Equal', version: 0 },
+        );
+        // Expired claims are pruned on the way, so resource keys stay small.
+        ops.push(
+          putOp(key, {
+            claims: [...live, { jti: grant.jti, mode: wantsExclusive ? 'exclusive' : 'shared', exp: grant.exp }],
+          }),
+        );
+      }
+      ops.push(putOp(grantKey, { ...grant, revokedSeq: null }));
+      ops.push(putOp(this.keys.keyExp(grant.kid, grant.exp), ''));
+      ops.push(
+        this.auditOp('grant.issue', grant.jti, ctx, {
+          sub: grant.sub,
+          driver: grant.driver,
+          rule: grant.rule,
+          exclusive: grant.exclusive,
+          exp: grant.exp,
+        }),
+      );
+      const res = await this.kv.txn({ compare, success: ops }, 'issueGrant');
+      if (res.succeeded) return { ok: true };
+      // Lost a race on a resource key: re-read and decide again.
+    }
+    throw new StoreContentionError('issueGrant', maxAttempts);
+  }
+
+  async getGrant(jti: string): Promise<GrantRecord | undefined> {
+    const { kvs } = await this.kv.range(this.keys.grants(jti), 'getGrant');
+    return kvs[0] ? parseJson<StoredGrant>(kvs[0]) : undefined;
+  }
+
+  async listGrants(filter: {
+    readonly sub?: string;
+    readonly liveAt?: number;
+    readonly limit?: number;
+  }): Promise<GrantRecord[]> {
+    const { kvs } = await this.kv.range(this.keys.grants(), 'listGrants', { prefix: true });
+    const out: { g: GrantRecord; rev: number }[] = [];
+    for (const kv of kvs) {
+      const g = parseJson<StoredGrant>(kv);
+      if (filter.sub !== undefined && g.sub !== filter.sub) continue;
+      if (filter.liveAt !== undefined && (g.revokedSeq !== null || g.exp <= filter.liveAt)) continue;
+      out.push({ g, rev: kv.createRevision });
+    }
+    out.sort((a, b) => b.g.iat - a.g.iat || b.rev - a.rev);
+    const limited = filter.limit !== undefined ? out.slice(0, Math.max(0, filter.limit)) : out;
+    return limited.map((x) => x.g);
+  }
+
+  // --- revocations ---
+
+  async revoke(input: RevocationInput, ctx: AuditContext): Promise<RevocationEntry> {
+    const { kind, value, at, until, reason } = input;
+    const record: RevocationInput = { kind, value, at, until, reason };
+    const recordKey = this.keys.revocations(randomUUID());
+    // Step 1, the authority: the record (a PUT) and the head, in one txn whose revision is the seq.
+    const res = await this.kv.txn(
+      {
+        success: [
+          putOp(recordKey, record),
+          putOp(this.keys.revocationsHead(), ''),
+          this.auditOp('revocation.create', `${kind}:${value}`, ctx, { at, until, reason }),
+        ],
+      },
+      'revoke',
+    );
+    const seq = res.revision;
+    // Step 2: mark matching grants and release their claims (read after step 1, so every grant issued
+    // before the record existed is seen).
+    await this.markRevoked(record, seq);
+    return { ...record, seq };
+  }
+
+  private async markRevoked(rev: RevocationInput, seq: number): Promise<void> {
+    const matches = (g: GrantRecord) => {
+      if (g.revokedSeq !== null) return false;
+      switch (rev.kind) {
+        case 'jti':
+          return g.jti === rev.value;
+        case 'kid':
+          return g.kid === rev.value;
+        case 'sub':
+          return g.sub === rev.value && g.iat <= rev.at;
+        case 'rule':
+          return g.rule === rev.value && g.iat <= rev.at;
+        default:
+          return false;
+      }
+    };
+    let kvs: Kv[];
+    if (rev.kind === 'jti') kvs = (await this.kv.range(this.keys.grants(rev.value), 'revoke')).kvs;
+    else kvs = (await this.kv.range(this.keys.grants(), 'revoke', { prefix: true })).kvs;
+    let pending = kvs.map((kv) => ({ kv, g: parseJson<StoredGrant>(kv) })).filter((x) => matches(x.g));
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt >= maxAttempts) throw new StoreContentionError('revoke', maxAttempts);
+      const batch = pending.slice(0, maxGrantsPerTxn);
+      const ok = await this.markBatch(batch, seq);
+      if (ok) {
+        pending = pending.slice(batch.length);
+        continue;
+      }
+      // Something in the batch changed concurrently: re-read those grants and retry what still matches.
+      const reread = await this.kv.txn({ success: batch.map((x) => rangeOp(x.kv.key)) }, 'revoke');
+      const fresh = reread.responses
+        .flatMap((r) => rangeKvs(r))
+        .map((kv) => ({ kv, g: parseJson<StoredGrant>(kv) }))
+        .filter((x) => matches(x.g));
+      pending = [...fresh, ...pending.slice(batch.length)];
+    }
+  }
+
+  /** One txn: mark the grants revoked with `seq` and remove their claims from the resource keys. */
+  private async markBatch(batch: { kv: Kv; g: GrantRecord }[], seq: number): Promise<boolean> {
+    const jtis = new Set(batch.map((x) => x.g.jti));
+    const resourceKeys = [
+      ...new Set(batch.flatMap((x) => x.g.claims.map((c) => this.keys.resource(c.driver, c.resource)))),
+    ];
+    const read = resourceKeys.length
+      ? await this.kv.txn({ success: resourceKeys.map((k) => rangeOp(k)) }, 'revoke')
+      : { responses: [] };
+    const compare: ICompare[] = batch.map((x) => ({
+      key: Buffer.from(x.kv.key),
+      target: 'Mod',
+      result: 'Equal',
+      mod_revision: x.kv.modRevision,
+    }));
+    const ops: IRequestOp[] = batch.map((x) => putOp(x.kv.key, { ...x.g, revokedSeq: seq }));
+    resourceKeys.forEach((key, i) => {
+      const kv = rangeKvs(read.responses[i])[0];
+      if (!kv) return;
+      compare.push({ key: Buffer.from(key), target: 'Mod', result: 'Equal', mod_revision: kv.modRevision });
+      const remaining = decodeClaims(kv).filter((c) => !jtis.has(c.jti));
+      ops.push(remaining.length ? putOp(key, { claims: remaining }) : deleteOp(key));
+    });
+    const res = await this.kv.txn({ compare, success: ops }, 'revoke');
+    return res.succeeded;
+  }
+
+  private decodeRevocation(kv: Kv): RevocationEntry {
+    const r = parseJson<RevocationInput>(kv);
+    return { kind: r.kind, value: r.value, at: r.at, until: r.until, reason: r.reason, seq: kv.createRevision };
+  }
+
+  /** Entries with seq > after and the revision this read saw (for watches). */
+  private async listRevocationsAt(after: number) {
+    const res = await this.kv.txn(
+      {
+        success: [
+          rangeOp(this.keys.revocationsHead()),
+          rangeOp(this.keys.revocations(), { prefix: true, createdAfter: after, sortByCreate: 'asc' }),
+        ],
+      },
+      'listRevocations',
+    );
+    const headKv = rangeKvs(res.responses[0])[0];
+    const entries = rangeKvs(res.responses[1]).map((kv) => this.decodeRevocation(kv));
+    return { head: headKv ? headKv.modRevision : 0, entries, revision: res.revision };
+  }
+
+  async listRevocations(after: number): Promise<{ readonly head: number; readonly entries: RevocationEntry[] }> {
+    const { head, entries } = await this.listRevocationsAt(after);
+    return { head, entries };
+  }
+
+  watchRevocations(
+    after: number,
+    onEntry: (entry: RevocationEntry) => void,
+    onError?: (err: Error) => void,
+  ): Unsubscribe {
+    const client = this.etcd;
+    const prefix = this.keys.revocations();
+    const unsubscribe = watchRevocationRecords(
+      {
+        client,
+        prefix,
+        list: async (from) => {
+          const { entries, revision } = await this.listRevocationsAt(from);
+          return { entries, revision };
+        },
+        decode: (raw: IKeyValue) => {
+          const kv = toKv(raw);
+          // Only the creation of a record is a revocation; a rewrite (a retried put) is not a new entry.
+          if (!kv.key.startsWith(prefix) || kv.createRevision !== kv.modRevision) return undefined;
+          try {
+            return this.decodeRevocation(kv);
+          } catch {
+            return undefined;
+          }
+        },
+      },
+      after,
+      onEntry,
+      onError,
+      this.options.watch,
+    );
+    const wrapped = () => {
+      this.unsubscribers.delete(wrapped);
+      unsubscribe();
+    };
+    this.unsubscribers.add(wrapped);
+    return wrapped;
+  }
+
+  // --- audit ---
+
+  async listAudit(after: number, limit: number): Promise<AuditRecord[]> {
+    const { kvs } = await this.kv.range(this.keys.audit(), 'listAudit', {
+      prefix: true,
+      createdAfter: after,
+      sortByCreate: 'asc',
+      limit: Math.max(0, limit),
+    });
+    return kvs.map((kv) => {
+      const a = parseJson<Omit<AuditRecord, 'seq'>>(kv);
+      return {
+        seq: kv.createRevision,
+        at: a.at,
+        actor: a.actor,
+        requestId: a.requestId ?? null,
+        action: a.action,
+        subject: a.subject,
+        detail: a.detail ?? {},
+      };
+    });
+  }
+
+  // --- maintenance (tests and operators) ---
+
+  /** Compacts etcd's history up to the current revision (what `etcdctl compact` does). */
+  async compact(): Promise<number> {
+    try {
+      const { revision } = await this.kv.range(this.keys.meta('schema'), 'compact');
+      await this.etcd.kv.compact({ revision, physical: true }, { deadline: new Date(Date.now() + 10_000) });
+      return revision;
+    } catch (err) {
+      throw toStoreError(err, 'compact');
+    }
+  }
+}
+
+function checkKind(kind: string): void {
+  if (!policyKinds.includes(kind as PolicyKind)) throw new StoreUsageError(`unknown policy kind "${kind}"`);
+}
+
+function decodeClaims(kv: Kv): StoredClaim[] {
+  const value = parseJson<{ claims?: unknown }>(kv);
+  if (!Array.isArray(value.claims)) throw new StoreCorruptError(`etcd key ${kv.key} holds no claims array`);
+  return value.claims as StoredClaim[];
+}
