@@ -42,6 +42,7 @@ export { createChallenge, holderProofInput, signChallenge, verifyHolderProof } f
 export { createKeySet, type JwksDocument, jwksDocument, type KeyEntry, type KeySet } from './jwks.ts';
 export { ALG, MAX_TOKEN_LENGTH } from './jws.ts';
 export { generateHolderKey, generateSigningKey, kidOf, signingKeyFromSeed } from './keys.ts';
+export { bpfProgramVerifier } from './program.ts';
 export {
   REVOCATION_TYP,
   type RevocationKind,

@@ -203,3 +203,13 @@ describe('attacks on grants, each refused', () => {
     expect(holder.publicKey.length).toBe(32);
   });
 });
+
+describe('bpfProgramVerifier', () => {
+  it('accepts a verified program and refuses one the BPF verifier rejects', async () => {
+    const { bpfProgramVerifier } = await import('../src/index.ts');
+    expect(bpfProgramVerifier(acceptAll)).toEqual({ ok: true });
+    // ld [12] without a final return.
+    expect(bpfProgramVerifier(Uint8Array.from([0x20, 0, 0, 0, 12, 0, 0, 0]))).toMatchObject({ ok: false });
+    expect(bpfProgramVerifier(new Uint8Array(3))).toMatchObject({ ok: false });
+  });
+});

@@ -130,6 +130,12 @@ export function storeContract(name: string, factory: () => Promise<Store>): void
       expect((await store.listGrants({ sub: 'alice', liveAt: T + 61 })).map((g) => g.jti)).toEqual(['g5']);
     });
 
+    it('a renewal takes over the claims of the grant it renews', async () => {
+      expect(await store.issueGrant(grantRecord(), T, ctx)).toEqual({ ok: true });
+      expect(await store.issueGrant(grantRecord({ jti: 'g1r', renewedFrom: 'g1' }), T + 30, ctx)).toEqual({ ok: true });
+      expect(await store.issueGrant(grantRecord({ jti: 'other' }), T + 30, ctx)).toMatchObject({ ok: false });
+    });
+
     it('shared claims coexist; an exclusive one then conflicts', async () => {
       const shared = (jti: string) =>
         grantRecord({ jti, exclusive: false, claims: [{ driver: 'drv1', resource: 'rx/udp/53', mode: 'shared' }] });

@@ -264,7 +264,9 @@ export class SqliteStore implements Store {
       for (const claim of grant.claims) {
         s.claimsExpire.run(claim.driver, claim.resource, at);
         const live = s.claimsLive.all(claim.driver, claim.resource, at) as { jti: string; mode: string }[];
-        const conflict = live.find((c) => claim.mode === 'exclusive' || c.mode === 'exclusive');
+        const conflict = live.find(
+          (c) => c.jti !== grant.renewedFrom && (claim.mode === 'exclusive' || c.mode === 'exclusive'),
+        );
         if (conflict)
           return { ok: false, reason: 'conflict', conflicting: { jti: conflict.jti, resource: claim.resource } };
       }

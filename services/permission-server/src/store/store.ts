@@ -92,6 +92,12 @@ export interface Rule {
   readonly maxLifetimeSec: number;
   /** `exclusive`: every grant is exclusive; `shared`: none is; `either`: the request chooses. */
   readonly sharing: 'exclusive' | 'shared' | 'either';
+  /**
+   * Template of the exclusivity resource a grant under this rule claims on its driver (prefixed with the
+   * direction), e.g. `udp/{port}` so that every rule about a UDP port competes for the same resource.
+   * Default `rule/{rule.id}/{port}`.
+   */
+  readonly resource?: string;
   readonly description: string;
   readonly version: number;
 }
@@ -272,7 +278,8 @@ export interface Store {
   /**
    * Atomically: refuse if any of `grant.claims` conflicts with a live claim (an exclusive claim conflicts
    * with any live claim on the same driver and resource, a shared one with a live exclusive claim; a claim is
-   * live while its grant is unexpired at `now` and not revoked), otherwise record the grant and its claims,
+   * live while its grant is unexpired at `now` and not revoked; claims of `grant.renewedFrom` never conflict,
+   * since the renewal takes them over), otherwise record the grant and its claims,
    * raise the signing key's `lastGrantExp`, and audit.
    */
   issueGrant(grant: GrantRecord, now: number, ctx: AuditContext): Promise<IssueResult>;
