@@ -1,5 +1,25 @@
 /**
  * RTL8169 model, its driver, and the exokernel packet path: verified grants, demux, layered TX filtering.
+ *
+ * Folders follow the data path: `wire/` (what the NIC's PHY is plugged into), `nic/` (the RTL8169 model and
+ * physical memory), `driver/` (the r8169 driver and the driver-side interface {@link NetDevice}).
  * @packageDocumentation
  */
-export {};
+
+export { type InterruptLine, LocalInterruptLine } from './driver/interrupt-line.ts';
+export type {
+  DeviceCapabilities,
+  DeviceCounters,
+  DeviceEvent,
+  LinkState,
+  NetDevice,
+  RxSink,
+} from './driver/net-device.ts';
+export { Rtl8169Driver, type Rtl8169DriverOptions } from './driver/r8169.ts';
+export { ERROR_CODES, type ErrorCode, ExoNetDriverError, NicError, WireError } from './errors.ts';
+export { createInThreadNic, DEFAULT_MAC, type InThreadNic, type InThreadNicOptions } from './nic/in-thread.ts';
+export { DirectMmio, type Mmio, type MmioTarget } from './nic/mmio.ts';
+export { PhysicalMemory } from './nic/physical-memory.ts';
+export { type ModelStats, Rtl8169Model, type Rtl8169ModelOptions } from './nic/rtl8169.ts';
+export { Cable, LoopbackWire, NullWire } from './wire/cable.ts';
+export { type FrameSource, WIRE_FCS_BAD, type Wire, type WirePort } from './wire/wire.ts';
