@@ -30,10 +30,17 @@ export const RingHeader = {
   PRODUCER: 64,
   /** u32: consumer index, free-running (mod 2^32); written only by the consumer. Cache line 2. */
   CONSUMER: 128,
-  /** i32: 1 while the consumer sleeps (or is about to) waiting for data; the producer clears it and wakes. */
+  /**
+   * i32 need-wakeup flag: 1 while the consumer sleeps (or is about to) waiting for data. The producer, after
+   * publishing, clears it, increments the consumer's bell and wakes the bell's sleepers. Cache line 3.
+   */
   CONSUMER_WAITING: 192,
-  /** i32: 1 while the producer sleeps (or is about to) waiting for space; the consumer clears it and wakes. */
+  /** i32 bell (a wake-up counter) the consumer of a free-standing ring sleeps on; channels use a channel bell. */
+  CONSUMER_BELL: 196,
+  /** i32 need-wakeup flag: 1 while the producer sleeps (or is about to) waiting for space. */
   PRODUCER_WAITING: 224,
+  /** i32 bell the producer of a free-standing ring sleeps on; channels use a channel bell. */
+  PRODUCER_BELL: 228,
   /** Size of the header; slot 0 starts here. */
   SIZE: 256,
 } as const;
@@ -112,8 +119,12 @@ export const ChannelHeader = {
   STATE: 24,
   /** u32: process id of the driver. */
   DRIVER_PID: 28,
-  /** u32: process id of the task, written by the task when it attaches. */
+  /** u32: process id of the task, written by the task when it attaches (informative: never trusted). */
   TASK_PID: 32,
+  /** i32 bell every wait of the driver side sleeps on (a counter its peers increment before futex-waking it). */
+  DRIVER_BELL: 36,
+  /** i32 bell every wait of the task side sleeps on. */
+  TASK_BELL: 40,
   /** Ring table: {@link RING_COUNT} entries of 16 bytes: u32 offset, u32 capacity, u32 slot size, u32 0. */
   RING_TABLE: 64,
   /** Size of one ring table entry. */

@@ -11,6 +11,83 @@ const W_PRODUCER = RingHeader.PRODUCER >> 2;
 const W_CONSUMER = RingHeader.CONSUMER >> 2;
 const W_CONSUMER_WAITING = RingHeader.CONSUMER_WAITING >> 2;
 const W_PRODUCER_WAITING = RingHeader.PRODUCER_WAITING >> 2;
+const W_CONSUMER_BELL = RingHeader.CONSUMER_BELL >> 2;
+const W_PRODUCER_BELL = RingHeader.PRODUCER_BELL >> 2;
+
+/** A 32-bit wake-up counter in shared memory that one side sleeps on and its peers increment and notify. */
+export interface Bell {
+  readonly words: Int32Array;
+  readonly index: number;
+}
+
+/**
+ * The waiter's half of the wake-up protocol (docs/ipc-layout.md), for one or several rings at once: read the
+ * bell, `arm` (store 1 in each need-wakeup flag), check again, and only then sleep while the bell still holds
+ * the value read first. A peer publishes its index before it reads the flag, and bumps the bell before it
+ * notifies; all are sequentially consistent atomics, so either the peer sees our flag and bumps the bell
+ * (our sleep then returns at once or is woken), or our second check sees its index. `done` is checked after
+ * arming for the same reason, so a close that bumps the bell is never missed either.
+ */
+export function sleepUntil(
+  doorbell: Doorbell,
+  bell: Bell,
+  done: () => boolean,
+  arm: () => void,
+  disarm: () => void,
+  timeoutMs = Number.POSITIVE_INFINITY,
+): boolean {
+  const deadline = timeoutMs === Number.POSITIVE_INFINITY ? timeoutMs : Date.now() + timeoutMs;
+  for (;;) {
+    if (done()) return true;
+    const seq = Atomics.load(bell.words, bell.index);
+    arm();
+    if (done()) {
+      disarm();
+      return true;
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      disarm();
+      return false;
+    }
+    doorbell.wait(bell.words, bell.index, seq, left);
+    disarm();
+  }
+}
+
+/** {@link sleepUntil} without blocking the event loop. */
+export async function sleepUntilAsync(
+  doorbell: Doorbell,
+  bell: Bell,
+  done: () => boolean,
+  arm: () => void,
+  disarm: () => void,
+  timeoutMs = Number.POSITIVE_INFINITY,
+): Promise<boolean> {
+  const deadline = timeoutMs === Number.POSITIVE_INFINITY ? timeoutMs : Date.now() + timeoutMs;
+  for (;;) {
+    if (done()) return true;
+    const seq = Atomics.load(bell.words, bell.index);
+    arm();
+    if (done()) {
+      disarm();
+      return true;
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      disarm();
+      return false;
+    }
+    await doorbell.waitAsync(bell.words, bell.index, seq, left);
+    disarm();
+  }
+}
+
+/** Rings a bell: one more wake-up, and every sleeper on it woken. */
+export function ring(doorbell: Doorbell, bell: Bell): void {
+  Atomics.add(bell.words, bell.index, 1);
+  doorbell.notify(bell.words, bell.index);
+}
 
 /** Where a ring lives and what shape it has; the capacity given here is the one the handle trusts. */
 export interface RingOptions {
@@ -26,6 +103,10 @@ export interface RingOptions {
   readonly doorbell?: Doorbell;
   /** Polls this many times before sleeping in the blocking and async waits (busy-poll mode). Default 0. */
   readonly spin?: number;
+  /** The bell the consumer sleeps on (both ends must agree). Default: the ring header's own consumer bell. */
+  readonly consumerBell?: Bell;
+  /** The bell the producer sleeps on (both ends must agree). Default: the ring header's own producer bell. */
+  readonly producerBell?: Bell;
 }
 
 /**
@@ -83,8 +164,11 @@ abstract class RingEnd {
   protected readonly mask: number;
   protected readonly u32: Uint32Array;
   protected readonly i32: Int32Array;
-  protected readonly bell: Doorbell;
+  /** How this end sleeps and wakes its peer. */
+  readonly doorbell: Doorbell;
   protected readonly spin: number;
+  protected readonly consumerBell: Bell;
+  protected readonly producerBell: Bell;
 
   constructor(options: RingOptions) {
     const byteOffset = options.byteOffset ?? 0;
@@ -111,68 +195,46 @@ abstract class RingEnd {
     const slotsAt = byteOffset + RingHeader.SIZE;
     this.slots = new Uint32Array(options.buffer, slotsAt, (options.capacity * slotSize) >> 2);
     this.slotBytes = new Uint8Array(options.buffer, slotsAt, options.capacity * slotSize);
-    this.bell = options.doorbell ?? atomicsDoorbell;
+    this.doorbell = options.doorbell ?? atomicsDoorbell;
     this.spin = options.spin ?? 0;
+    this.consumerBell = options.consumerBell ?? { words: this.i32, index: W_CONSUMER_BELL };
+    this.producerBell = options.producerBell ?? { words: this.i32, index: W_PRODUCER_BELL };
   }
 
-  /** Wakes the peer even if it did not ask (used on close, so a sleeper notices the new state). */
+  /** Wakes both ends even if they did not ask (used on close, so a sleeper notices the new state). */
   wakePeer(): void {
-    Atomics.store(this.i32, W_CONSUMER_WAITING, 0);
-    Atomics.store(this.i32, W_PRODUCER_WAITING, 0);
-    this.bell.notify(this.i32, W_CONSUMER_WAITING);
-    this.bell.notify(this.i32, W_PRODUCER_WAITING);
+    ring(this.doorbell, this.consumerBell);
+    ring(this.doorbell, this.producerBell);
   }
 
   /** How many slots are ready now (readable for a consumer, writable for a producer), at least `n` if possible. */
   abstract ready(n: number): number;
 
-  /**
-   * The wake-up protocol, waiter's half (docs/ipc-layout.md): announce the wait by storing 1 in our flag, check
-   * the ring again, and only then sleep while the flag still holds 1. The peer publishes its index before it
-   * reads the flag; both are sequentially consistent atomics, so either it sees our 1 and wakes us, or our
-   * re-check sees its index. `stop` is checked after the announcement for the same reason.
-   */
-  protected waitFor(n: number, flag: number, timeoutMs: number, stop?: () => boolean): boolean {
+  /** Stores 1 in this end's need-wakeup flag: the peer will ring our bell after its next publish or release. */
+  abstract arm(): void;
+
+  /** Clears this end's need-wakeup flag. */
+  abstract disarm(): void;
+
+  /** The bell this end sleeps on. */
+  abstract get bell(): Bell;
+
+  protected waitFor(n: number, timeoutMs: number, stop?: () => boolean): boolean {
     for (let i = 0; i < this.spin; i++) if (this.ready(n) >= n) return true;
-    const deadline = timeoutMs === Number.POSITIVE_INFINITY ? timeoutMs : Date.now() + timeoutMs;
-    for (;;) {
-      if (this.ready(n) >= n) return true;
-      Atomics.store(this.i32, flag, 1);
-      if (this.ready(n) >= n || stop?.()) {
-        Atomics.store(this.i32, flag, 0);
-        return this.ready(n) >= n;
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        Atomics.store(this.i32, flag, 0);
-        return false;
-      }
-      this.bell.wait(this.i32, flag, 1, left);
-      Atomics.store(this.i32, flag, 0);
-      if (stop?.()) return this.ready(n) >= n;
-    }
+    const done = () => this.ready(n) >= n || (stop?.() ?? false);
+    sleepUntil(this.doorbell, this.bell, done, this.armFn, this.disarmFn, timeoutMs);
+    return this.ready(n) >= n;
   }
 
-  protected async waitForAsync(n: number, flag: number, timeoutMs: number, stop?: () => boolean): Promise<boolean> {
+  protected async waitForAsync(n: number, timeoutMs: number, stop?: () => boolean): Promise<boolean> {
     for (let i = 0; i < this.spin; i++) if (this.ready(n) >= n) return true;
-    const deadline = timeoutMs === Number.POSITIVE_INFINITY ? timeoutMs : Date.now() + timeoutMs;
-    for (;;) {
-      if (this.ready(n) >= n) return true;
-      Atomics.store(this.i32, flag, 1);
-      if (this.ready(n) >= n || stop?.()) {
-        Atomics.store(this.i32, flag, 0);
-        return this.ready(n) >= n;
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        Atomics.store(this.i32, flag, 0);
-        return false;
-      }
-      await this.bell.waitAsync(this.i32, flag, 1, left);
-      Atomics.store(this.i32, flag, 0);
-      if (stop?.()) return this.ready(n) >= n;
-    }
+    const done = () => this.ready(n) >= n || (stop?.() ?? false);
+    await sleepUntilAsync(this.doorbell, this.bell, done, this.armFn, this.disarmFn, timeoutMs);
+    return this.ready(n) >= n;
   }
+
+  private readonly armFn = () => this.arm();
+  private readonly disarmFn = () => this.disarm();
 }
 
 /**
@@ -253,8 +315,20 @@ export class RingProducer extends RingEnd {
     this.published = this.tail;
     if (Atomics.load(this.i32, W_CONSUMER_WAITING) !== 0) {
       Atomics.store(this.i32, W_CONSUMER_WAITING, 0);
-      this.bell.notify(this.i32, W_CONSUMER_WAITING);
+      ring(this.doorbell, this.consumerBell);
     }
+  }
+
+  arm(): void {
+    Atomics.store(this.i32, W_PRODUCER_WAITING, 1);
+  }
+
+  disarm(): void {
+    Atomics.store(this.i32, W_PRODUCER_WAITING, 0);
+  }
+
+  get bell(): Bell {
+    return this.producerBell;
   }
 
   /**
@@ -307,12 +381,12 @@ export class RingProducer extends RingEnd {
 
   /** Blocks until `n` slots are free (true), or until the timeout or `stop()` (false). Never spins when idle. */
   waitWritable(n = 1, timeoutMs = Number.POSITIVE_INFINITY, stop?: () => boolean): boolean {
-    return this.waitFor(n, W_PRODUCER_WAITING, timeoutMs, stop);
+    return this.waitFor(n, timeoutMs, stop);
   }
 
   /** Resolves when `n` slots are free (true), or on timeout or `stop()` (false), without blocking the event loop. */
   writable(n = 1, timeoutMs = Number.POSITIVE_INFINITY, stop?: () => boolean): Promise<boolean> {
-    return this.waitForAsync(n, W_PRODUCER_WAITING, timeoutMs, stop);
+    return this.waitForAsync(n, timeoutMs, stop);
   }
 }
 
@@ -383,8 +457,20 @@ export class RingConsumer extends RingEnd {
     this.released = this.head;
     if (Atomics.load(this.i32, W_PRODUCER_WAITING) !== 0) {
       Atomics.store(this.i32, W_PRODUCER_WAITING, 0);
-      this.bell.notify(this.i32, W_PRODUCER_WAITING);
+      ring(this.doorbell, this.producerBell);
     }
+  }
+
+  arm(): void {
+    Atomics.store(this.i32, W_CONSUMER_WAITING, 1);
+  }
+
+  disarm(): void {
+    Atomics.store(this.i32, W_CONSUMER_WAITING, 0);
+  }
+
+  get bell(): Bell {
+    return this.consumerBell;
   }
 
   /** Burst: copies up to `max` slots into `dst` from word `dstWord`, releases them, returns how many. */
@@ -434,11 +520,11 @@ export class RingConsumer extends RingEnd {
 
   /** Blocks until `n` slots are filled (true), or until the timeout or `stop()` (false). Never spins when idle. */
   waitReadable(n = 1, timeoutMs = Number.POSITIVE_INFINITY, stop?: () => boolean): boolean {
-    return this.waitFor(n, W_CONSUMER_WAITING, timeoutMs, stop);
+    return this.waitFor(n, timeoutMs, stop);
   }
 
   /** Resolves when `n` slots are filled (true), or on timeout or `stop()` (false), without blocking the event loop. */
   readable(n = 1, timeoutMs = Number.POSITIVE_INFINITY, stop?: () => boolean): Promise<boolean> {
-    return this.waitForAsync(n, W_CONSUMER_WAITING, timeoutMs, stop);
+    return this.waitForAsync(n, timeoutMs, stop);
   }
 }

@@ -1,0 +1,454 @@
+import { check, IpcError } from './errors.ts';
+import {
+  ChannelHeader,
+  type ChannelLayout,
+  ChannelState,
+  channelLayout,
+  Descriptor,
+  DescriptorStatus,
+  isPowerOfTwo,
+  RingId,
+} from './layout.ts';
+import { PacketPool } from './pool.ts';
+import type { RingConsumer, RingProducer } from './ring.ts';
+import { sleepUntil, sleepUntilAsync } from './ring.ts';
+import {
+  type ChannelHandle,
+  type ControlMessage,
+  createSegment,
+  initSegment,
+  openRings,
+  type RingSet,
+  readControl,
+  type Segment,
+  writeControl,
+} from './segment.ts';
+import { SharedMemory } from './shm.ts';
+
+/** Options of {@link createChannel}. */
+export interface ChannelOptions {
+  /** 'thread': a SharedArrayBuffer for a worker thread; 'process': POSIX shared memory for another process. */
+  readonly transport?: 'thread' | 'process';
+  /** Bytes per frame, a power of two >= 64. Default 2048 (a full Ethernet frame fits). */
+  readonly frameSize?: number;
+  /** Frames in the channel's pool. Default 256. The packet rings hold them all, so they can never overflow. */
+  readonly frameCount?: number;
+  /** Slots of each control ring, a power of two. Default 16. */
+  readonly controlCapacity?: number;
+  /** Protocol violations tolerated before the task is disconnected. Default 16. */
+  readonly maxErrors?: number;
+  /** Polls before sleeping in waits (busy-poll mode). Default 0. */
+  readonly spin?: number;
+  /** POSIX shared memory name (process transport). Default: a fresh unique name. */
+  readonly name?: string;
+  /** Told once when the task is disconnected, with the reason. */
+  readonly onDisconnect?: (reason: string) => void;
+}
+
+/** Who holds a frame, as the driver's private table says (never as anything in shared memory says). */
+export const FrameOwner = {
+  /** The task: the driver may not touch it until the task hands it over on rx.free or tx.active. */
+  TASK: 0,
+  /** The driver, received on rx.free: it goes back to the task only on rx.active. */
+  DRIVER_RX: 1,
+  /** The driver, received on tx.active: it goes back to the task only on tx.free. */
+  DRIVER_TX: 2,
+  /** Taken back after the task was disconnected. */
+  RECLAIMED: 3,
+} as const;
+
+/** Kinds of protocol violation by a task, counted separately. */
+export const Violation = {
+  /** Offset outside the pool or not at a frame start. */
+  BAD_OFFSET: 0,
+  /** Length of zero or larger than a frame. */
+  BAD_LENGTH: 1,
+  /** A frame the task does not hold: returned twice, or never had. */
+  NOT_OWNED: 2,
+  /** A ring index that cannot be (the task scribbled over the ring header). */
+  RING_CORRUPT: 3,
+  /** A control message with an impossible length. */
+  BAD_CONTROL: 4,
+} as const;
+const VIOLATION_NAMES = ['badOffset', 'badLength', 'notOwned', 'ringCorrupt', 'badControl'] as const;
+
+/**
+ * The driver's (trusted) end of a channel: the rings between it and one task, the task's packet pool, and a
+ * private ownership table of every frame. Everything read from the task's rings is copied out of shared
+ * memory, then validated against that table; violations are counted and, past `maxErrors`, disconnect the
+ * task. Nothing the task writes can make these methods throw or touch another channel's memory.
+ *
+ * Typical loop: `takeRxBuffer` + copy + `deliverRx` for each received packet, `nextTx` + `completeTx` for each
+ * packet to send, then one `flush()` per batch (one atomic publish per ring), and `work()` to sleep when idle.
+ */
+export class DriverChannel {
+  /** Give this to the task: `attachChannel(handle)` on its side. */
+  readonly handle: ChannelHandle;
+  /** The task's packet memory. */
+  readonly pool: PacketPool;
+  readonly layout: ChannelLayout;
+  /** Protocol violations so far. */
+  errors = 0;
+  /** Why the task was disconnected, or '' while connected. */
+  disconnectReason = '';
+  /** Length of the descriptor last returned by {@link nextTx}. */
+  txLength = 0;
+  /** Tag of the descriptor last returned by {@link nextTx}. */
+  txTag = 0;
+
+  private readonly segment: Segment;
+  private readonly rings: RingSet;
+  private readonly rxFree: RingConsumer;
+  private readonly rxActive: RingProducer;
+  private readonly txActive: RingConsumer;
+  private readonly txFree: RingProducer;
+  private readonly ctlRequest: RingConsumer;
+  private readonly ctlResponse: RingProducer;
+  private readonly owner: Uint8Array;
+  private readonly owned = new Int32Array(4);
+  /** Tag of each frame taken for transmit, echoed in its completion. */
+  private readonly txTags: Uint32Array;
+  private readonly violations = new Uint32Array(VIOLATION_NAMES.length);
+  private readonly one = new Uint32Array(Descriptor.WORDS);
+  private readonly state: Int32Array;
+  private readonly maxErrors: number;
+  private readonly onDisconnect?: (reason: string) => void;
+  private unmapped = false;
+
+  /** Use {@link createChannel}. */
+  constructor(segment: Segment, layout: ChannelLayout, options: ChannelOptions) {
+    this.segment = segment;
+    this.layout = layout;
+    this.handle = segment.handle;
+    this.pool = new PacketPool(segment.buffer, layout.poolOffset, layout.frameSize, layout.frameCount);
+    this.rings = openRings(segment, layout, 'driver', options.spin ?? 0);
+    this.rxFree = this.rings.consumers[RingId.RX_FREE]!;
+    this.rxActive = this.rings.producers[RingId.RX_ACTIVE]!;
+    this.txActive = this.rings.consumers[RingId.TX_ACTIVE]!;
+    this.txFree = this.rings.producers[RingId.TX_FREE]!;
+    this.ctlRequest = this.rings.consumers[RingId.CTL_REQUEST]!;
+    this.ctlResponse = this.rings.producers[RingId.CTL_RESPONSE]!;
+    this.owner = new Uint8Array(layout.frameCount); // all FrameOwner.TASK: the task starts with every frame
+    this.owned[FrameOwner.TASK] = layout.frameCount;
+    this.txTags = new Uint32Array(layout.frameCount);
+    this.state = new Int32Array(segment.buffer, ChannelHeader.STATE, 1);
+    this.maxErrors = options.maxErrors ?? 16;
+    this.onDisconnect = options.onDisconnect;
+  }
+
+  /** True until the task is disconnected or closes its end. */
+  get connected(): boolean {
+    return this.disconnectReason === '' && Atomics.load(this.state, 0) <= ChannelState.ATTACHED;
+  }
+
+  /** True once a task attached. */
+  get attached(): boolean {
+    return Atomics.load(this.state, 0) !== ChannelState.CREATED;
+  }
+
+  /** Frames per owner, from the driver's own table. Their sum is always `frameCount`. */
+  ownership(): { task: number; driverRx: number; driverTx: number; reclaimed: number } {
+    const o = this.owned;
+    return { task: o[0], driverRx: o[1], driverTx: o[2], reclaimed: o[3] };
+  }
+
+  /** Violations by kind. */
+  violationCounts(): Record<(typeof VIOLATION_NAMES)[number], number> {
+    return Object.fromEntries(VIOLATION_NAMES.map((n, i) => [n, this.violations[i]])) as Record<
+      (typeof VIOLATION_NAMES)[number],
+      number
+    >;
+  }
+
+  private violation(kind: number): void {
+    this.violations[kind]++;
+    this.errors++;
+    if (kind === Violation.RING_CORRUPT) this.disconnect('a ring index written by the task is impossible');
+    else if (this.errors > this.maxErrors) this.disconnect(`more than ${this.maxErrors} protocol violations`);
+  }
+
+  private checkCorrupt(ring: RingConsumer | RingProducer): void {
+    if (ring.corrupt && this.disconnectReason === '') this.violation(Violation.RING_CORRUPT);
+  }
+
+  private move(index: number, from: number, to: number): void {
+    this.owner[index] = to;
+    this.owned[from]--;
+    this.owned[to]++;
+  }
+
+  /**
+   * An empty frame the task offered for receiving (rx.free), now the driver's: its pool offset, or -1 if the
+   * task offered none (drop the packet: a slow task only starves itself). Invalid offers are counted and skipped.
+   */
+  takeRxBuffer(): number {
+    while (this.disconnectReason === '') {
+      if (!this.rxFree.pop(this.one)) {
+        this.checkCorrupt(this.rxFree);
+        return -1;
+      }
+      const offset = this.one[Descriptor.OFFSET];
+      const index = this.pool.indexOf(offset);
+      if (index < 0) this.violation(Violation.BAD_OFFSET);
+      else if (this.owner[index] !== FrameOwner.TASK) this.violation(Violation.NOT_OWNED);
+      else {
+        this.move(index, FrameOwner.TASK, FrameOwner.DRIVER_RX);
+        return offset;
+      }
+    }
+    return -1;
+  }
+
+  /**
+   * Gives a frame taken with {@link takeRxBuffer}, now holding a received packet, to the task (rx.active),
+   * visible at the next {@link flush}. After a disconnect the frame is reclaimed instead and false returned.
+   * @throws IpcError EXO_ERR_IPC_NOT_OWNER if the driver does not hold that frame for receiving (a driver bug)
+   */
+  deliverRx(offset: number, length: number, tag = 0, status: number = DescriptorStatus.OK): boolean {
+    const index = this.ownedIndex(offset, FrameOwner.DRIVER_RX, 'rx');
+    if (this.disconnectReason !== '') {
+      this.move(index, FrameOwner.DRIVER_RX, FrameOwner.RECLAIMED);
+      return false;
+    }
+    check(length >= 0 && length <= this.pool.frameSize, `length: expected 0..${this.pool.frameSize}, got ${length}`);
+    this.move(index, FrameOwner.DRIVER_RX, FrameOwner.TASK);
+    // Cannot be full: the ring holds every frame of the pool.
+    this.rxActive.push(offset, length, tag, status);
+    return true;
+  }
+
+  /**
+   * Copies a received packet into a frame the task offered and delivers it; false if the task had no empty
+   * frame (the packet is dropped for this task only) or is disconnected.
+   */
+  receive(packet: Uint8Array, tag = 0): boolean {
+    const offset = this.takeRxBuffer();
+    if (offset < 0) return false;
+    const length = Math.min(packet.length, this.pool.frameSize);
+    this.pool.bytes.set(length === packet.length ? packet : packet.subarray(0, length), offset);
+    return this.deliverRx(
+      offset,
+      length,
+      tag,
+      length === packet.length ? DescriptorStatus.OK : DescriptorStatus.TRUNCATED,
+    );
+  }
+
+  /**
+   * The next frame the task asked to transmit (tx.active), validated and now the driver's: its pool offset,
+   * with {@link txLength} and {@link txTag} set; -1 if none. A frame the task holds but with an impossible
+   * length is handed straight back with status INVALID (and counted).
+   */
+  nextTx(): number {
+    while (this.disconnectReason === '') {
+      if (!this.txActive.pop(this.one)) {
+        this.checkCorrupt(this.txActive);
+        return -1;
+      }
+      const offset = this.one[Descriptor.OFFSET];
+      const length = this.one[Descriptor.LENGTH];
+      const index = this.pool.indexOf(offset);
+      if (index < 0) this.violation(Violation.BAD_OFFSET);
+      else if (this.owner[index] !== FrameOwner.TASK) this.violation(Violation.NOT_OWNED);
+      else {
+        this.move(index, FrameOwner.TASK, FrameOwner.DRIVER_TX);
+        if (length === 0 || length > this.pool.frameSize) {
+          this.violation(Violation.BAD_LENGTH);
+          this.completeTx(offset, DescriptorStatus.INVALID);
+          continue;
+        }
+        this.txLength = length;
+        this.txTag = this.one[Descriptor.TAG];
+        this.txTags[index] = this.txTag;
+        return offset;
+      }
+    }
+    return -1;
+  }
+
+  /**
+   * Gives a frame taken with {@link nextTx} back to the task (tx.free) with a status (sent, denied...),
+   * visible at the next {@link flush}. After a disconnect the frame is reclaimed instead and false returned.
+   * @throws IpcError EXO_ERR_IPC_NOT_OWNER if the driver does not hold that frame for transmitting
+   */
+  completeTx(offset: number, status: number = DescriptorStatus.OK): boolean {
+    const index = this.ownedIndex(offset, FrameOwner.DRIVER_TX, 'tx');
+    if (this.disconnectReason !== '') {
+      this.move(index, FrameOwner.DRIVER_TX, FrameOwner.RECLAIMED);
+      return false;
+    }
+    this.move(index, FrameOwner.DRIVER_TX, FrameOwner.TASK);
+    this.txFree.push(offset, 0, this.txTags[index], status);
+    return true;
+  }
+
+  private ownedIndex(offset: number, owner: number, what: string): number {
+    const index = this.pool.indexOf(offset >>> 0);
+    if (index < 0 || this.owner[index] !== owner) {
+      throw new IpcError('EXO_ERR_IPC_NOT_OWNER', `frame at offset ${offset} is not held by the driver for ${what}`);
+    }
+    return index;
+  }
+
+  /** Makes everything staged visible: one atomic publish per ring, a wake-up only if the task asked for one. */
+  flush(): void {
+    if (this.disconnectReason !== '') return;
+    this.rxActive.publish();
+    this.txFree.publish();
+    this.rxFree.release();
+    this.txActive.release();
+    this.checkCorrupt(this.rxActive);
+    this.checkCorrupt(this.txFree);
+  }
+
+  /** The next control request (copied out), or undefined. A malformed one is counted and skipped. */
+  readRequest(): ControlMessage | undefined {
+    while (this.disconnectReason === '') {
+      const m = readControl(this.ctlRequest);
+      if (m === undefined) {
+        this.checkCorrupt(this.ctlRequest);
+        return undefined;
+      }
+      if (m === null) this.violation(Violation.BAD_CONTROL);
+      else return m;
+    }
+    return undefined;
+  }
+
+  /** Sends a control response; false if the task does not drain its responses (its ring is full) or is gone. */
+  respond(message: ControlMessage): boolean {
+    if (this.disconnectReason !== '') return false;
+    const ok = writeControl(this.ctlResponse, message);
+    this.checkCorrupt(this.ctlResponse);
+    return ok;
+  }
+
+  /** True if the task left work: frames to send, empty frames offered, or control requests. */
+  hasWork(): boolean {
+    return this.txActive.ready(1) > 0 || this.ctlRequest.ready(1) > 0 || this.rxFree.ready(1) > 0;
+  }
+
+  private readonly workDone = () => !this.connected || this.hasWork();
+  private readonly arm = () => {
+    this.txActive.arm();
+    this.ctlRequest.arm();
+    this.rxFree.arm();
+  };
+  private readonly disarm = () => {
+    this.txActive.disarm();
+    this.ctlRequest.disarm();
+    this.rxFree.disarm();
+  };
+
+  /**
+   * Blocks until the task leaves work (true) or the channel closes or `timeoutMs` passes (false). Sleeps in
+   * the kernel, waking only when the task rings the driver's bell, which it does only because we asked.
+   */
+  waitWork(timeoutMs = Number.POSITIVE_INFINITY): boolean {
+    this.flush();
+    sleepUntil(this.segment.doorbell, this.rings.bell, this.workDone, this.arm, this.disarm, timeoutMs);
+    return this.connected && this.hasWork();
+  }
+
+  /** {@link waitWork} without blocking the event loop. */
+  async work(timeoutMs = Number.POSITIVE_INFINITY): Promise<boolean> {
+    this.flush();
+    await sleepUntilAsync(this.segment.doorbell, this.rings.bell, this.workDone, this.arm, this.disarm, timeoutMs);
+    return this.connected && this.hasWork();
+  }
+
+  /**
+   * Ends the task's use of the channel: marks it closed, wakes the task so it notices, and reclaims every frame
+   * the task held. Frames the driver still holds are reclaimed when it hands them back. Idempotent.
+   */
+  disconnect(reason: string): void {
+    if (this.disconnectReason !== '') return;
+    this.disconnectReason = reason;
+    if (!this.unmapped) {
+      Atomics.store(this.state, 0, ChannelState.DRIVER_CLOSED);
+      this.rxActive.wakePeer();
+    }
+    for (let i = 0; i < this.owner.length; i++) {
+      if (this.owner[i] === FrameOwner.TASK) this.move(i, FrameOwner.TASK, FrameOwner.RECLAIMED);
+    }
+    this.onDisconnect?.(reason);
+  }
+
+  /** The task is known dead (its process exited, its worker stopped): disconnect and reclaim. */
+  taskExited(detail = 'the task exited'): void {
+    this.disconnect(detail);
+  }
+
+  /**
+   * Watches a task process: polls whether `pid` still exists (signal 0) every `intervalMs` on an unref'd
+   * timer, and disconnects when it is gone (kill -9 included). Returns a function that stops watching.
+   * A driver that started the process itself can call {@link taskExited} from the child's 'exit' event instead.
+   */
+  watchProcess(pid: number, intervalMs = 50): () => void {
+    const timer = setInterval(() => {
+      if (this.disconnectReason !== '') {
+        clearInterval(timer);
+        return;
+      }
+      try {
+        process.kill(pid, 0);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ESRCH') {
+          clearInterval(timer);
+          this.taskExited(`task process ${pid} exited`);
+        }
+      }
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  /**
+   * Disconnects (if still connected), unmaps the memory and removes the shared memory name. After this the
+   * driver's views are empty; frames it still held count as reclaimed.
+   */
+  close(): void {
+    this.disconnect('closed by the driver');
+    for (let i = 0; i < this.owner.length; i++) {
+      const o = this.owner[i];
+      if (o !== FrameOwner.RECLAIMED) this.move(i, o, FrameOwner.RECLAIMED);
+    }
+    if (this.unmapped) return;
+    this.unmapped = true;
+    if (this.handle.transport === 'process') unlinkQuietly(this.handle.name);
+    this.segment.unmap();
+  }
+
+  /** Removes the shared memory name now (the mapping stays): no segment is left behind if the driver dies. */
+  unlinkName(): void {
+    if (this.handle.transport === 'process') unlinkQuietly(this.handle.name);
+  }
+}
+
+function unlinkQuietly(name: string): void {
+  try {
+    SharedMemory.unlink(name);
+  } catch {
+    // Already gone: nothing to do.
+  }
+}
+
+/**
+ * Creates a channel (driver side): lays out and initialises the shared memory, the six rings and the pool.
+ * Hand `channel.handle` to the task, which calls {@link attachChannel}.
+ */
+export function createChannel(options: ChannelOptions = {}): DriverChannel {
+  const frameSize = options.frameSize ?? 2048;
+  const frameCount = options.frameCount ?? 256;
+  const controlCapacity = options.controlCapacity ?? 16;
+  check(isPowerOfTwo(frameSize) && frameSize >= 64, `frameSize: expected a power of two >= 64, got ${frameSize}`);
+  check(
+    Number.isInteger(frameCount) && frameCount >= 1 && frameCount <= 2 ** 20,
+    `frameCount: expected 1..2^20, got ${frameCount}`,
+  );
+  check(isPowerOfTwo(controlCapacity), `controlCapacity: expected a power of two, got ${controlCapacity}`);
+  const layout = channelLayout(frameSize, frameCount, controlCapacity);
+  const segment = createSegment(options.transport ?? 'thread', layout.segmentSize, options.name);
+  initSegment(segment.buffer, layout);
+  return new DriverChannel(segment, layout, options);
+}
