@@ -35,6 +35,16 @@ export class FlowKey {
   vlan = -1;
   readonly src = new Uint32Array(4);
   readonly dst = new Uint32Array(4);
+  /** Offset of the IP header in the frame, or -1 (not IP). Not part of the key: where to look further. */
+  l3Offset = -1;
+  /** Offset of the transport header, or -1 (not reached, or a non-first fragment). Not part of the key. */
+  l4Offset = -1;
+  /** Fragment identification (IPv4 id, IPv6 fragment header id), or -1 when not a fragment. */
+  fragId = -1;
+  /** Fragment offset in bytes (0 for a first fragment). */
+  fragOffset = 0;
+  /** More-fragments flag of a fragment. */
+  moreFragments = false;
 
   /** Resets to the empty key. */
   clear(): void {
@@ -45,6 +55,11 @@ export class FlowKey {
     this.vlan = -1;
     this.src.fill(0);
     this.dst.fill(0);
+    this.l3Offset = -1;
+    this.l4Offset = -1;
+    this.fragId = -1;
+    this.fragOffset = 0;
+    this.moreFragments = false;
   }
 
   /** Copies another key into this one. */
@@ -56,6 +71,11 @@ export class FlowKey {
     this.vlan = o.vlan;
     this.src.set(o.src);
     this.dst.set(o.dst);
+    this.l3Offset = o.l3Offset;
+    this.l4Offset = o.l4Offset;
+    this.fragId = o.fragId;
+    this.fragOffset = o.fragOffset;
+    this.moreFragments = o.moreFragments;
     return this;
   }
 
@@ -172,11 +192,19 @@ export function extractFlowKey(frame: Uint8Array, key: FlowKey): FlowKeyStatus {
     key.protocol = frame[off + 9];
     key.src[0] = get32(frame, off + 12);
     key.dst[0] = get32(frame, off + 16);
-    if ((get16(frame, off + 6) & 0x1fff) !== 0) return FlowKeyStatus.FRAGMENT;
+    key.l3Offset = off;
+    const frag = get16(frame, off + 6);
+    if ((frag & 0x3fff) !== 0) {
+      key.fragId = get16(frame, off + 4);
+      key.fragOffset = (frag & 0x1fff) * 8;
+      key.moreFragments = (frag & 0x2000) !== 0;
+    }
+    if ((frag & 0x1fff) !== 0) return FlowKeyStatus.FRAGMENT;
     if (ihl < 20 || !readPorts(frame, off + ihl, key)) {
       key.clear();
       return FlowKeyStatus.TRUNCATED;
     }
+    key.l4Offset = off + ihl;
     return FlowKeyStatus.OK;
   }
   if (type === EtherType.IPV6) {
@@ -185,6 +213,7 @@ export function extractFlowKey(frame: Uint8Array, key: FlowKey): FlowKeyStatus {
       return frame.length < off + 40 ? FlowKeyStatus.TRUNCATED : FlowKeyStatus.NOT_IP;
     }
     key.family = 6;
+    key.l3Offset = off;
     for (let i = 0; i < 4; i++) {
       key.src[i] = get32(frame, off + 8 + 4 * i);
       key.dst[i] = get32(frame, off + 24 + 4 * i);
@@ -197,7 +226,11 @@ export function extractFlowKey(frame: Uint8Array, key: FlowKey): FlowKeyStatus {
         return FlowKeyStatus.TRUNCATED;
       }
       if (next === IpProtocol.IPV6_FRAGMENT) {
-        const nonFirst = (get16(frame, p + 2) & 0xfff8) !== 0;
+        const fragField = get16(frame, p + 2);
+        const nonFirst = (fragField & 0xfff8) !== 0;
+        key.fragId = get32(frame, p + 4);
+        key.fragOffset = fragField & 0xfff8;
+        key.moreFragments = (fragField & 1) !== 0;
         next = frame[p];
         p += 8;
         if (nonFirst) {
@@ -215,6 +248,7 @@ export function extractFlowKey(frame: Uint8Array, key: FlowKey): FlowKeyStatus {
       key.clear();
       return FlowKeyStatus.TRUNCATED;
     }
+    key.l4Offset = p;
     return FlowKeyStatus.OK;
   }
   key.clear();
