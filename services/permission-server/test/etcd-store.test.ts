@@ -6,34 +6,49 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdStore, StoreUnavailableError } from '../src/store/etcd.ts';
 import type { RevocationEntry } from '../src/store/store.ts';
+import { storeContract } from './store-contract.ts';
 import { EtcdCluster } from './support/etcd-cluster.ts';
 import { grantRecord, keyRecord, waitFor } from './support/etcd-fixtures.ts';
 
 const ctx = { actor: 'admin', requestId: 'r1' };
 const now = () => Math.floor(Date.now() / 1000);
 
+let cluster: EtcdCluster;
+let contractStores = 0;
+
+beforeAll(async () => {
+  cluster = await EtcdCluster.start();
+}, 120_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+}, 60_000);
+
+// The same contract as the SQLite store; every store gets its own key prefix, so each starts empty.
+storeContract(
+  'etcd',
+  async () => new EtcdStore({ endpoints: cluster.endpoints, prefix: `/contract${contractStores++}/` }),
+);
+
 describe('etcd store on a 3-member cluster', () => {
-  let cluster: EtcdCluster;
   const stores: EtcdStore[] = [];
   let a: EtcdStore;
   let b: EtcdStore;
 
   const newStore = async (prefix = '/t/') => {
-    const s = new EtcdStore({ endpoints: cluster.endpoints, prefix, callTimeoutMs: 2000, watch: { resyncMs: 500 } });
+    const s = new EtcdStore({ endpoints: cluster.endpoints, prefix, callTimeoutMs: 1000, watch: { resyncMs: 500 } });
     await s.open();
     stores.push(s);
     return s;
   };
 
   beforeAll(async () => {
-    cluster = await EtcdCluster.start();
     a = await newStore();
     b = await newStore();
-  }, 120_000);
+  }, 60_000);
 
   afterAll(async () => {
     for (const s of stores) await s.close();
-    await cluster?.stop();
   }, 60_000);
 
   it('pings and keeps policy objects with CAS versions visible to every replica', async () => {
@@ -65,7 +80,7 @@ describe('etcd store on a 3-member cluster', () => {
     expect(await b.delete('rules', 'dns', ctx)).toBe(false);
     expect(await b.get('rules', 'dns')).toBeUndefined();
     const audit = await a.listAudit(0, 100);
-    expect(audit.map((r) => r.action)).toEqual(expect.arrayContaining(['rule.put', 'rule.delete']));
+    expect(audit.map((r) => r.action)).toEqual(expect.arrayContaining(['rules.put', 'rules.delete']));
     for (let i = 1; i < audit.length; i++) expect(audit[i].seq).toBeGreaterThan(audit[i - 1].seq);
   });
 
@@ -92,6 +107,8 @@ describe('etcd store on a 3-member cluster', () => {
     expect(await s.issueGrant(g, now(), ctx)).toEqual({ ok: true });
     const k1 = (await s.listKeys()).find((k) => k.kid === 'k1');
     expect(k1?.lastGrantExp).toBe(g.exp);
+    await s.activateKey('k2', 101, ctx);
+    expect(await s.deleteKey('k2', ctx)).toBe(false);
     expect(await s.deleteKey('k1', ctx)).toBe(true);
     expect(await s.deleteKey('k1', ctx)).toBe(false);
   });

@@ -88,22 +88,24 @@ export function rangeKvs(op: IResponseOp | undefined): Kv[] {
   return (op?.response_range?.kvs ?? []).map(toKv);
 }
 
-/** Deadline-bound KV calls. */
-export class EtcdKv {
-  constructor(
-    private readonly client: Etcd3,
-    private readonly timeoutMs: number,
-  ) {}
+/**
+ * Per-attempt call options for the etcd3 client: every unary call gets its own deadline, evaluated again for
+ * each retry on another member (a deadline object passed per call would already have expired by the
+ * retry); streams (watches) get none.
+ */
+export function callDeadlines(attemptMs: number) {
+  return (context: { isStream: boolean }) => (context.isStream ? {} : { deadline: new Date(Date.now() + attemptMs) });
+}
 
-  private options() {
-    return { deadline: new Date(Date.now() + this.timeoutMs) };
-  }
+/** KV calls with errors mapped to store errors (deadlines: see {@link callDeadlines}). */
+export class EtcdKv {
+  constructor(private readonly client: Etcd3) {}
 
   /** A linearizable range read; resolves with the kvs and the revision the read saw. */
   async range(key: string, what: string, options: RangeOptions = {}): Promise<{ kvs: Kv[]; revision: number }> {
     try {
       const op = rangeOp(key, options).request_range!;
-      const res = await this.client.kv.range(op, this.options());
+      const res = await this.client.kv.range(op);
       return { kvs: res.kvs.map(toKv), revision: Number(res.header.revision) };
     } catch (err) {
       throw toStoreError(err, what);
@@ -116,7 +118,7 @@ export class EtcdKv {
     what: string,
   ): Promise<{ succeeded: boolean; responses: IResponseOp[]; revision: number }> {
     try {
-      const res = await this.client.kv.txn(req, this.options());
+      const res = await this.client.kv.txn(req);
       return { succeeded: res.succeeded, responses: res.responses, revision: Number(res.header.revision) };
     } catch (err) {
       throw toStoreError(err, what);

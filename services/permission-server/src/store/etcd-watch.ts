@@ -37,8 +37,19 @@ export interface RevocationWatchOptions {
   readonly retryMaxMs?: number;
 }
 
+/** A running revocation watch. */
+export interface RevocationWatch {
+  /** Stops it; no entry is delivered afterwards. */
+  readonly stop: Unsubscribe;
+  /**
+   * Makes sure every entry up to `seq` has been delivered (re-lists if the watch has not seen it yet). The
+   * store calls it after its own revocations, so a replica's own feed never waits for the watch round trip.
+   */
+  catchUp(seq: number): Promise<void>;
+}
+
 /**
- * Delivers every revocation with `seq > after` and then every new one, in order, until unsubscribed.
+ * Delivers every revocation with `seq > after` and then every new one, in order, until stopped.
  * `onError` is called once per outage (the watch keeps repairing itself; callers may also re-subscribe
  * from their own last seq, which is equally safe).
  */
@@ -48,7 +59,7 @@ export function watchRevocationRecords(
   onEntry: (entry: RevocationEntry) => void,
   onError: ((err: Error) => void) | undefined,
   options: RevocationWatchOptions = {},
-): Unsubscribe {
+): RevocationWatch {
   const resyncMs = options.resyncMs ?? 2000;
   const retryMinMs = options.retryMinMs ?? 100;
   const retryMaxMs = options.retryMaxMs ?? 2000;
@@ -161,10 +172,27 @@ export function watchRevocationRecords(
     }
   };
 
+  /**
+   * Safe at any time: a list requested at cursor c is complete from c to the revision it read, and the
+   * cursor never falls, so delivering only entries above the current cursor leaves no gap.
+   */
+  const catchUp = async (seq: number) => {
+    if (stopped || cursor >= seq) return;
+    try {
+      const { entries } = await source.list(cursor);
+      for (const entry of entries) deliver(entry);
+    } catch {
+      // The watch repairs itself; the caller's write has committed either way.
+    }
+  };
+
   void connect();
-  return () => {
-    stopped = true;
-    if (timer) clearTimeout(timer);
-    dropWatcher();
+  return {
+    stop: () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      dropWatcher();
+    },
+    catchUp,
   };
 }

@@ -21,8 +21,8 @@ import { randomUUID } from 'node:crypto';
 import { Etcd3, type ICompare, type IKeyValue, type IRequestOp } from 'etcd3';
 import { StoreContentionError, StoreCorruptError, StoreUsageError, toStoreError } from './etcd-errors.ts';
 import { dec, EtcdKeys } from './etcd-keys.ts';
-import { deleteOp, EtcdKv, type Kv, parseJson, putOp, rangeKvs, rangeOp, toKv } from './etcd-kv.ts';
-import { type RevocationWatchOptions, watchRevocationRecords } from './etcd-watch.ts';
+import { callDeadlines, deleteOp, EtcdKv, type Kv, parseJson, putOp, rangeKvs, rangeOp, toKv } from './etcd-kv.ts';
+import { type RevocationWatch, type RevocationWatchOptions, watchRevocationRecords } from './etcd-watch.ts';
 import type {
   AuditContext,
   AuditRecord,
@@ -48,7 +48,10 @@ export interface EtcdStoreOptions {
   readonly endpoints: readonly string[];
   /** Key prefix (default `/exonet/`); replicas of one cluster identity share it. */
   readonly prefix?: string;
-  /** Deadline of every etcd call in ms (default 3000): beyond it the call fails as unavailable. */
+  /**
+   * Deadline of each attempt of an etcd call in ms (default 1000; the client tries up to three members, so a
+   * call without quorum fails as unavailable after a few seconds at most).
+   */
   readonly callTimeoutMs?: number;
   /** gRPC dial timeout in ms (default 2000). */
   readonly dialTimeoutMs?: number;
@@ -100,7 +103,8 @@ export class EtcdStore implements Store {
   private client: Etcd3 | null = null;
   private kvs: EtcdKv | null = null;
   private closed = false;
-  private readonly unsubscribers = new Set<Unsubscribe>();
+  /** This replica's live revocation watches (its own revocations are pushed to them before `revoke` resolves). */
+  private readonly watches = new Set<RevocationWatch>();
 
   constructor(private readonly options: EtcdStoreOptions) {
     if (options.endpoints.length === 0) throw new StoreUsageError('etcd store: no endpoints');
@@ -126,8 +130,9 @@ export class EtcdStore implements Store {
     this.client = new Etcd3({
       hosts: [...this.options.endpoints],
       dialTimeout: this.options.dialTimeoutMs ?? 2000,
+      defaultCallOptions: callDeadlines(this.options.callTimeoutMs ?? 1000),
     });
-    this.kvs = new EtcdKv(this.client, this.options.callTimeoutMs ?? 3000);
+    this.kvs = new EtcdKv(this.client);
     // Nothing to migrate: the layout is versioned by a marker written once.
     const marker = this.keys.meta('schema');
     await this.kv.txn(
@@ -142,8 +147,8 @@ export class EtcdStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const unsubscribe of [...this.unsubscribers]) unsubscribe();
-    this.unsubscribers.clear();
+    for (const watch of [...this.watches]) watch.stop();
+    this.watches.clear();
     this.client?.close();
     this.client = null;
     this.kvs = null;
@@ -202,9 +207,8 @@ export class EtcdStore implements Store {
     else if (ifVersion !== undefined) {
       compare.push({ key: Buffer.from(key), target: 'Mod', result: 'Equal', mod_revision: ifVersion });
     }
-    const singular = kind.replace(/s$/, '');
     const res = await this.kv.txn(
-      { compare, success: [putOp(key, plain), this.auditOp(`${singular}.put`, id, ctx, { ifVersion })] },
+      { compare, success: [putOp(key, plain), this.auditOp(`${kind}.put`, id, ctx, { ifVersion, value: plain })] },
       `put ${kind}`,
     );
     if (!res.succeeded) return { ok: false, reason: 'version' };
@@ -214,11 +218,10 @@ export class EtcdStore implements Store {
   async delete(kind: PolicyKind, id: string, ctx: AuditContext): Promise<boolean> {
     checkKind(kind);
     const key = this.keys.policy(kind, id);
-    const singular = kind.replace(/s$/, '');
     const res = await this.kv.txn(
       {
         compare: [{ key: Buffer.from(key), target: 'Version', result: 'Greater', version: 0 }],
-        success: [deleteOp(key), this.auditOp(`${singular}.delete`, id, ctx)],
+        success: [deleteOp(key), this.auditOp(`${kind}.delete`, id, ctx)],
       },
       `delete ${kind}`,
     );
@@ -309,7 +312,7 @@ export class EtcdStore implements Store {
       for (const r of records) {
         if (r.key.kid === kid) {
           if (r.key.state !== 'active') {
-            ops.push(putOp(r.kv.key, { ...r.key, state: 'active', activatedAt: r.key.activatedAt ?? now }));
+            ops.push(putOp(r.kv.key, { ...r.key, state: 'active', activatedAt: now }));
           }
         } else if (r.key.state === 'active') {
           ops.push(putOp(r.kv.key, { ...r.key, state: 'retired', retiredAt: now }));
@@ -322,16 +325,26 @@ export class EtcdStore implements Store {
     throw new StoreContentionError('activateKey', maxAttempts);
   }
 
+  /** Deletes a retired key (an active or next key is never deleted: resolves false). */
   async deleteKey(kid: string, ctx: AuditContext): Promise<boolean> {
     const k = this.keys.keys(kid);
-    const res = await this.kv.txn(
-      {
-        compare: [{ key: Buffer.from(k), target: 'Version', result: 'Greater', version: 0 }],
-        success: [deleteOp(k), deleteOp(this.keys.keyExp(kid), { prefix: true }), this.auditOp('key.delete', kid, ctx)],
-      },
-      'deleteKey',
-    );
-    return res.succeeded;
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      const { kvs } = await this.kv.range(k, 'deleteKey');
+      if (!kvs[0] || parseJson<SigningKeyRecord>(kvs[0]).state !== 'retired') return false;
+      const res = await this.kv.txn(
+        {
+          compare: [{ key: Buffer.from(k), target: 'Mod', result: 'Equal', mod_revision: kvs[0].modRevision }],
+          success: [
+            deleteOp(k),
+            deleteOp(this.keys.keyExp(kid), { prefix: true }),
+            this.auditOp('key.delete', kid, ctx),
+          ],
+        },
+        'deleteKey',
+      );
+      if (res.succeeded) return true;
+    }
+    throw new StoreContentionError('deleteKey', maxAttempts);
   }
 
   // --- grants ---
@@ -366,7 +379,8 @@ export class EtcdStore implements Store {
         const { resource, modes } = byKey.get(key)!;
         const live = kv ? decodeClaims(kv).filter((c) => c.exp > now && c.jti !== grant.jti) : [];
         const wantsExclusive = modes.includes('exclusive');
-        const conflict = live.find((c) => wantsExclusive || c.mode === 'exclusive');
+        // A renewal takes over the claims of the grant it renews (both stay recorded until the old expires).
+        const conflict = live.find((c) => c.jti !== grant.renewedFrom && (wantsExclusive || c.mode === 'exclusive'));
         if (conflict) return { ok: false, reason: 'conflict', conflicting: { jti: conflict.jti, resource } };
         compare.push(
           kv
@@ -442,6 +456,8 @@ export class EtcdStore implements Store {
     // Step 2: mark matching grants and release their claims (read after step 1, so every grant issued
     // before the record existed is seen).
     await this.markRevoked(record, seq);
+    // This replica's own feed has the entry before the client hears "201": no watch round trip.
+    await Promise.all([...this.watches].map((w) => w.catchUp(seq)));
     return { ...record, seq };
   }
 
@@ -543,7 +559,7 @@ export class EtcdStore implements Store {
   ): Unsubscribe {
     const client = this.etcd;
     const prefix = this.keys.revocations();
-    const unsubscribe = watchRevocationRecords(
+    const watch = watchRevocationRecords(
       {
         client,
         prefix,
@@ -567,12 +583,11 @@ export class EtcdStore implements Store {
       onError,
       this.options.watch,
     );
-    const wrapped = () => {
-      this.unsubscribers.delete(wrapped);
-      unsubscribe();
+    this.watches.add(watch);
+    return () => {
+      this.watches.delete(watch);
+      watch.stop();
     };
-    this.unsubscribers.add(wrapped);
-    return wrapped;
   }
 
   // --- audit ---
@@ -604,7 +619,7 @@ export class EtcdStore implements Store {
   async compact(): Promise<number> {
     try {
       const { revision } = await this.kv.range(this.keys.meta('schema'), 'compact');
-      await this.etcd.kv.compact({ revision, physical: true }, { deadline: new Date(Date.now() + 10_000) });
+      await this.etcd.kv.compact({ revision, physical: true });
       return revision;
     } catch (err) {
       throw toStoreError(err, 'compact');
