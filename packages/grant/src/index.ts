@@ -24,6 +24,7 @@ export {
 } from './ed25519.ts';
 export { b64urlDecode, b64urlEncode } from './encoding.ts';
 export { type Failure, type GrantErrorCode, GrantInputError, grantErrorCodes } from './errors.ts';
+export { extractList, FeedError, FeedFollower, type FeedFollowerOptions } from './feed-follower.ts';
 export {
   DEFAULT_CLOCK_TOLERANCE_SEC,
   decodeGrantUnverified,
