@@ -1,5 +1,8 @@
 /**
  * The task-side library: attach to a driver, obtain grants, send and receive frames, protocol helpers.
+ *
+ * The network stack (`createStack` over a {@link FrameLink}) lives in `./net/`; attach and grant code joins it
+ * here later.
  * @packageDocumentation
  */
-export {};
+export * from './net/index.ts';

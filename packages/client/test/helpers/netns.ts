@@ -1,0 +1,116 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import { promisify } from 'node:util';
+import { openUdpTunnelLink, type UdpTunnelLink } from '../../src/net/index.ts';
+
+const run = promisify(execFile);
+
+let counter = 0;
+
+/** A free UDP port on 127.0.0.1 (bound and released; the tiny race is acceptable in tests). */
+async function freeUdpPort(): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+  const p = s.address().port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return p;
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+/**
+ * A Linux network namespace whose TAP device is bridged by socat to UDP datagrams on 127.0.0.1, and our end
+ * of the tunnel as a FrameLink. Linux owns `peerIp` inside the namespace.
+ */
+export interface NetnsTunnel {
+  readonly ns: string;
+  readonly tap: string;
+  readonly peerIp: string;
+  readonly link: UdpTunnelLink;
+  /** Runs a command inside the namespace; never rejects (the exit code is returned). */
+  exec(cmd: string, args: string[], opts?: { timeoutMs?: number; input?: string }): Promise<ExecResult>;
+  /** Starts a long-running command inside the namespace (killed by close()). */
+  spawn(cmd: string, args: string[]): ChildProcess;
+  close(): Promise<void>;
+}
+
+/** Creates the namespace, TAP and socat bridge; `mac` is our side's MAC. */
+export async function createNetnsTunnel(mac: Uint8Array): Promise<NetnsTunnel> {
+  const id = `${process.pid % 100000}x${counter++}`;
+  const ns = `exonet-t${id}`;
+  const tap = `exo${id}`.slice(0, 15);
+  const peerIp = '10.77.0.1';
+  const children: ChildProcess[] = [];
+  let socat: ChildProcess | null = null;
+  let link: UdpTunnelLink | null = null;
+  const cleanup = async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    if (socat && socat.exitCode === null && socat.signalCode === null) socat.kill('SIGKILL');
+    link?.close();
+    await run('ip', ['netns', 'del', ns]).catch(() => {});
+    await run('ip', ['link', 'del', tap]).catch(() => {});
+  };
+  try {
+    await run('ip', ['netns', 'add', ns]);
+    const ourPort = await freeUdpPort();
+    const theirPort = await freeUdpPort();
+    link = await openUdpTunnelLink({ mac, localPort: ourPort, remoteHost: '127.0.0.1', remotePort: theirPort });
+    // socat creates the TAP in our namespace; we then move it into the test namespace, where Linux owns it.
+    socat = spawn(
+      'socat',
+      [`TUN,tun-type=tap,iff-no-pi,tun-name=${tap}`, `UDP-DATAGRAM:127.0.0.1:${ourPort},bind=127.0.0.1:${theirPort}`],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let appeared = false;
+    for (let i = 0; i < 100 && !appeared; i++) {
+      appeared = await run('ip', ['link', 'show', tap]).then(
+        () => true,
+        () => false,
+      );
+      if (!appeared) await new Promise((r) => setTimeout(r, 50));
+    }
+    if (!appeared) throw new Error(`socat did not create ${tap}`);
+    await run('ip', ['link', 'set', tap, 'netns', ns]);
+    // Keep Linux's IPv6 autoconfiguration quiet: these tests speak IPv4 to us.
+    await run('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.${tap}.disable_ipv6=1`]).catch(() => {});
+    await run('ip', ['-n', ns, 'addr', 'add', `${peerIp}/24`, 'dev', tap]);
+    await run('ip', ['-n', ns, 'link', 'set', tap, 'up']);
+    await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+  const theLink = link!;
+  return {
+    ns,
+    tap,
+    peerIp,
+    link: theLink,
+    exec(cmd, args, opts = {}) {
+      return new Promise((resolve) => {
+        const child = execFile(
+          'ip',
+          ['netns', 'exec', ns, cmd, ...args],
+          { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 << 20, encoding: 'utf8' },
+          (err, stdout, stderr) => {
+            const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+            resolve({ stdout, stderr, code });
+          },
+        );
+        children.push(child);
+        if (opts.input !== undefined) child.stdin?.end(opts.input);
+        else child.stdin?.end();
+      });
+    },
+    spawn(cmd, args) {
+      const c = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+      children.push(c);
+      return c;
+    },
+    close: cleanup,
+  };
+}
