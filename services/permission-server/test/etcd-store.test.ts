@@ -113,6 +113,24 @@ describe('etcd store on a 3-member cluster', () => {
     expect(await s.deleteKey('k1', ctx)).toBe(false);
   });
 
+  it('keeps one active key when two replicas start on an empty cluster, and tells every replica of key changes', async () => {
+    const s1 = await newStore('/boot/');
+    const s2 = await newStore('/boot/');
+    let changes = 0;
+    const stop = s2.watchKeys(() => changes++);
+    await new Promise((r) => setTimeout(r, 200));
+    await Promise.all([s1.addKey(keyRecord('a', 'active'), ctx), s2.addKey(keyRecord('b', 'active'), ctx)]);
+    const keys = await s1.listKeys();
+    expect(keys.filter((k) => k.state === 'active')).toHaveLength(1);
+    expect(keys.filter((k) => k.state === 'retired')).toHaveLength(1);
+    await waitFor(() => changes > 0, 30_000, 'key change seen by the other replica');
+    const before = changes;
+    await s1.addKey(keyRecord('c'), ctx);
+    await s1.activateKey('c', now(), ctx);
+    await waitFor(() => changes > before, 30_000, 'activation seen by the other replica');
+    stop();
+  });
+
   it('lets exactly one of two replicas win each race for the same exclusive claim', async () => {
     for (let round = 0; round < 40; round++) {
       const resource = `rx/udp/${1000 + round}`;

@@ -19,8 +19,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Etcd3, type ICompare, type IKeyValue, type IRequestOp } from 'etcd3';
+import { watchChanges } from './etcd-changes.ts';
 import { StoreContentionError, StoreCorruptError, StoreUsageError, toStoreError } from './etcd-errors.ts';
-import { dec, EtcdKeys } from './etcd-keys.ts';
+import { dec, EtcdKeys, prefixEnd } from './etcd-keys.ts';
 import { callDeadlines, deleteOp, EtcdKv, type Kv, parseJson, putOp, rangeKvs, rangeOp, toKv } from './etcd-kv.ts';
 import { type RevocationWatch, type RevocationWatchOptions, watchRevocationRecords } from './etcd-watch.ts';
 import type {
@@ -159,6 +160,12 @@ export class EtcdStore implements Store {
     await this.kv.range(this.keys.meta('schema'), 'ping');
   }
 
+  /** A compare that holds while no key under `prefix` was written (or created) after `revision`. */
+  private unchangedSince(prefix: string, revision: number): ICompare {
+    const key = Buffer.from(prefix);
+    return { key, range_end: prefixEnd(key), target: 'Mod', result: 'Less', mod_revision: revision + 1 };
+  }
+
   // --- audit helper ---
 
   private auditOp(action: string, subject: string, ctx: AuditContext, detail: Record<string, unknown> = {}) {
@@ -282,32 +289,59 @@ export class EtcdStore implements Store {
     return records.map((k) => ({ ...k, lastGrantExp: Math.max(k.lastGrantExp, maxExp.get(k.kid) ?? 0) }));
   }
 
+  /**
+   * Inserts a key. An `active` key retires the current active one in the same txn (two replicas that both
+   * found no active key at start-up and each added one end with exactly one active key; the other replica
+   * learns it through {@link EtcdStore.watchKeys}).
+   */
   async addKey(key: SigningKeyRecord, ctx: AuditContext): Promise<void> {
     const k = this.keys.keys(key.kid);
-    const res = await this.kv.txn(
-      {
-        compare: [{ key: Buffer.from(k), target: 'Version', result: 'Equal', version: 0 }],
-        success: [putOp(k, key), this.auditOp('key.add', key.kid, ctx, { state: key.state })],
-      },
-      'addKey',
-    );
-    if (!res.succeeded) throw new StoreUsageError(`signing key ${key.kid} already exists`);
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      const compare: ICompare[] = [{ key: Buffer.from(k), target: 'Version', result: 'Equal', version: 0 }];
+      const ops: IRequestOp[] = [putOp(k, key), this.auditOp('key.add', key.kid, ctx, { state: key.state })];
+      if (key.state === 'active') {
+        const { kvs, revision } = await this.kv.range(this.keys.keys(), 'addKey', { prefix: true });
+        // No key under the prefix may change (or appear) between this read and the write.
+        compare.push(this.unchangedSince(this.keys.keys(), revision));
+        for (const kv of kvs) {
+          const other = parseJson<SigningKeyRecord>(kv);
+          if (other.kid === key.kid) throw new StoreUsageError(`signing key ${key.kid} already exists`);
+          if (other.state === 'active') {
+            ops.push(putOp(kv.key, { ...other, state: 'retired', retiredAt: key.activatedAt ?? key.createdAt }));
+          }
+        }
+      }
+      const res = await this.kv.txn({ compare, success: ops, failure: [rangeOp(k)] }, 'addKey');
+      if (res.succeeded) return;
+      if (rangeKvs(res.responses[0]).length > 0) throw new StoreUsageError(`signing key ${key.kid} already exists`);
+    }
+    throw new StoreContentionError('addKey', maxAttempts);
+  }
+
+  /**
+   * Calls `onChange` whenever any replica adds, activates, retires or deletes a signing key (and after a
+   * broken watch, and every 30 s as a safety net), so every replica reloads its keys: one JWKS for the
+   * whole cluster, and each replica signs with the one active key.
+   */
+  watchKeys(onChange: () => void): Unsubscribe {
+    const stop = watchChanges(this.etcd, this.keys.keys(), onChange);
+    const entry = { stop, catchUp: async () => {} };
+    this.watches.add(entry);
+    return () => {
+      this.watches.delete(entry);
+      stop();
+    };
   }
 
   async activateKey(kid: string, now: number, ctx: AuditContext): Promise<void> {
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      const { kvs } = await this.kv.range(this.keys.keys(), 'activateKey', { prefix: true });
+      const { kvs, revision } = await this.kv.range(this.keys.keys(), 'activateKey', { prefix: true });
       const records = kvs.map((kv) => ({ kv, key: parseJson<SigningKeyRecord>(kv) }));
       const target = records.find((r) => r.key.kid === kid);
       if (!target) throw new StoreUsageError(`signing key ${kid} is unknown`);
       // Compare every key record read, so two replicas activating concurrently serialise: one wins, the
       // other re-reads and applies its activation on top (the last activation is the only active key).
-      const compare: ICompare[] = records.map((r) => ({
-        key: Buffer.from(r.kv.key),
-        target: 'Mod',
-        result: 'Equal',
-        mod_revision: r.kv.modRevision,
-      }));
+      const compare: ICompare[] = [this.unchangedSince(this.keys.keys(), revision)];
       const ops: IRequestOp[] = [];
       for (const r of records) {
         if (r.key.kid === kid) {
