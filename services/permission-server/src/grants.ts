@@ -1,0 +1,204 @@
+/**
+ * Issuing and renewing grants: authenticate (done by the HTTP layer), decide by policy, build the program,
+ * sign, and record atomically with the exclusivity claim. The grant is returned only after the store has
+ * made it durable.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  b64urlEncode,
+  type Ed25519PublicJwk,
+  type GrantClaims,
+  importPublicJwk,
+  jwkThumbprint,
+  signGrant,
+} from '@exonet/grant';
+import { ServerError } from './errors.ts';
+import type { FilterBuilder, RequestedFilter } from './filters.ts';
+import type { KeyManager } from './keys.ts';
+import type { PolicyCache } from './policy/cache.ts';
+import { decide } from './policy/engine.ts';
+import type { AuditContext, GrantRecord, Principal, Store } from './store/store.ts';
+
+/** A grant request after schema validation. */
+export interface GrantRequest {
+  readonly driver: string;
+  readonly dir: 'rx' | 'tx';
+  readonly layer?: 'task' | 'user' | 'system';
+  readonly filter: RequestedFilter;
+  readonly holder: unknown;
+  readonly port?: number;
+  readonly ttl?: number;
+  readonly exclusive?: boolean;
+  readonly rule?: string;
+}
+
+/** What the API returns for an issued grant. */
+export interface IssuedGrant {
+  readonly id: string;
+  readonly grant: string;
+  readonly expiresAt: number;
+  readonly program: string;
+  readonly rule: string;
+  readonly exclusive: boolean;
+  readonly driver: string;
+}
+
+export interface GrantServiceOptions {
+  readonly store: Store;
+  readonly keys: KeyManager;
+  readonly filters: FilterBuilder;
+  readonly policy: PolicyCache;
+  readonly issuer: string;
+  /** Upper bound of every grant's lifetime (the revocation staleness bound), seconds. */
+  readonly stalenessSec: number;
+  readonly now?: () => number;
+  readonly onIssued?: (result: 'issued' | 'denied' | 'conflict' | 'invalid') => void;
+}
+
+export class GrantService {
+  readonly #o: GrantServiceOptions;
+  readonly #now: () => number;
+
+  constructor(options: GrantServiceOptions) {
+    this.#o = options;
+    this.#now = options.now ?? (() => Math.floor(Date.now() / 1000));
+  }
+
+  /** Issues a grant or throws a ServerError (400/403/409/503). */
+  async issue(
+    principal: Principal,
+    request: GrantRequest,
+    ctx: AuditContext,
+    renewedFrom: string | null = null,
+  ): Promise<IssuedGrant> {
+    try {
+      const result = await this.#issue(principal, request, ctx, renewedFrom);
+      this.#o.onIssued?.('issued');
+      return result;
+    } catch (err) {
+      const code = err instanceof ServerError ? err.code : '';
+      this.#o.onIssued?.(
+        code === 'EXO_ERR_POLICY_DENIED' ? 'denied' : code === 'EXO_ERR_GRANT_CONFLICT' ? 'conflict' : 'invalid',
+      );
+      throw err;
+    }
+  }
+
+  async #issue(
+    principal: Principal,
+    request: GrantRequest,
+    ctx: AuditContext,
+    renewedFrom: string | null,
+  ): Promise<IssuedGrant> {
+    const holder = importPublicJwk(request.holder);
+    if (!holder.ok) throw new ServerError('EXO_ERR_GRANT_HOLDER_KEY', `holder key refused: ${holder.reason}`);
+    const holderJwk: Ed25519PublicJwk = { kty: 'OKP', crv: 'Ed25519', x: b64urlEncode(holder.publicKey) };
+    const view = await this.#o.policy.view();
+    const driver = view.drivers.get(request.driver);
+    if (!driver) throw new ServerError('EXO_ERR_GRANT_DRIVER_UNKNOWN', `no driver ${request.driver}`);
+    const decision = decide(
+      principal,
+      driver,
+      {
+        driver: request.driver,
+        dir: request.dir,
+        layer: request.layer ?? 'task',
+        port: request.port,
+        exclusive: request.exclusive,
+        rule: request.rule,
+        ttlSec: request.ttl,
+      },
+      view,
+      this.#o.stalenessSec,
+    );
+    const program = this.#o.filters.build(decision.filter, request.filter);
+    const key = this.#o.keys.activeKey();
+    const iat = this.#now();
+    const claims: GrantClaims = {
+      iss: this.#o.issuer,
+      sub: principal.id,
+      aud: driver.id,
+      iat,
+      nbf: iat,
+      exp: iat + decision.lifetimeSec,
+      jti: `g_${randomBytes(16).toString('base64url')}`,
+      cnf: { jkt: jwkThumbprint(holderJwk) },
+      dir: request.dir,
+      layer: request.layer ?? 'task',
+      bpf: b64urlEncode(program),
+      excl: decision.exclusive,
+      rule: decision.rule.id,
+    };
+    const jws = signGrant(claims, key);
+    const record: GrantRecord = {
+      jti: claims.jti,
+      sub: claims.sub,
+      driver: claims.aud,
+      dir: claims.dir,
+      layer: claims.layer,
+      rule: claims.rule,
+      kid: key.kid,
+      cnfJkt: claims.cnf.jkt,
+      holderJwk: { kty: 'OKP', crv: 'Ed25519', x: holderJwk.x },
+      requestedFilter:
+        'expression' in request.filter ? request.filter.expression : `bpf:${b64urlEncode(request.filter.program)}`,
+      port: decision.port,
+      bpf: claims.bpf,
+      exclusive: claims.excl,
+      claims: [{ driver: driver.id, resource: decision.resource, mode: decision.exclusive ? 'exclusive' : 'shared' }],
+      iat,
+      nbf: iat,
+      exp: claims.exp,
+      jws,
+      renewedFrom,
+      revokedSeq: null,
+    };
+    const stored = await this.#o.store.issueGrant(record, iat, ctx);
+    if (!stored.ok) {
+      throw new ServerError(
+        'EXO_ERR_GRANT_CONFLICT',
+        `${decision.resource} on ${driver.id} is held by grant ${stored.conflicting.jti}`,
+        {
+          resource: stored.conflicting.resource,
+        },
+      );
+    }
+    this.#o.keys.noteGrant(key.kid, claims.exp);
+    return {
+      id: claims.jti,
+      grant: jws,
+      expiresAt: claims.exp,
+      program: claims.bpf,
+      rule: claims.rule,
+      exclusive: claims.excl,
+      driver: driver.id,
+    };
+  }
+
+  /** A fresh grant for the same filter, holder and driver, while the policy still allows it. */
+  async renew(principal: Principal, id: string, ttl: number | undefined, ctx: AuditContext): Promise<IssuedGrant> {
+    const old = await this.#o.store.getGrant(id);
+    // The holder only: a principal learns nothing about other principals' grant ids.
+    if (!old || old.sub !== principal.id) throw new ServerError('EXO_ERR_GRANT_NOT_FOUND');
+    if (old.revokedSeq !== null || old.exp <= this.#now()) throw new ServerError('EXO_ERR_GRANT_NOT_RENEWABLE');
+    const filter: RequestedFilter = old.requestedFilter.startsWith('bpf:')
+      ? { program: Buffer.from(old.requestedFilter.slice(4), 'base64url') }
+      : { expression: old.requestedFilter };
+    return this.issue(
+      principal,
+      {
+        driver: old.driver,
+        dir: old.dir,
+        layer: old.layer,
+        filter,
+        holder: old.holderJwk,
+        port: old.port ?? undefined,
+        ttl,
+        exclusive: old.exclusive,
+        rule: old.rule,
+      },
+      ctx,
+      old.jti,
+    );
+  }
+}
