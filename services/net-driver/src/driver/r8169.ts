@@ -116,6 +116,8 @@ export class Rtl8169Driver implements NetDevice {
   private gone = false;
   /** Interrupts are masked and the poll (receive) is due to unmask them: NAPI's "scheduled" state. */
   private napiScheduled = false;
+  /** MPC at the last read. */
+  private lastMpc = 0;
   private readonly stats: DeviceCounters = emptyCounters();
   private mac = new Uint8Array(6);
   private eventHandler: ((event: DeviceEvent) => void) | null = null;
@@ -211,12 +213,18 @@ export class Rtl8169Driver implements NetDevice {
     return { ...this.stats };
   }
 
-  /** rtl8169_rx_missed: fold the chip's 24-bit MPC into the counters and clear it. */
+  /**
+   * Folds the chip's 24-bit missed packet counter into the counters. r8169 reads MPC and then clears it, which
+   * loses the frames missed between the read and the clear while the NIC runs concurrently; this driver
+   * counts the difference from the last read instead and clears only when half the range is used.
+   */
   private collectMissed(): void {
     const mpc = this.mmio.read32(R.RxMissed) & 0xffffff;
-    if (mpc) {
-      this.stats.rxMissed += mpc;
+    this.stats.rxMissed += (mpc - this.lastMpc) & 0xffffff;
+    this.lastMpc = mpc;
+    if (mpc >= 0x800000) {
       this.mmio.write32(R.RxMissed, 0);
+      this.lastMpc = 0;
     }
   }
 
@@ -260,6 +268,7 @@ export class Rtl8169Driver implements NetDevice {
 
   /** rtl_hw_reset: CmdReset, then wait until the chip clears it. */
   private hwReset(): void {
+    this.lastMpc = 0; // the reset clears MPC
     this.mmio.write8(R.ChipCmd, R.CmdReset);
     for (let i = 0; i < RESET_POLLS; i++) {
       const v = this.mmio.read8(R.ChipCmd);

@@ -298,6 +298,9 @@ export class Rtl8169Model implements MmioTarget, WirePort {
 
   /** Sets IntrStatus bits and asserts the interrupt line if any of them is unmasked. */
   private raise(bits: number): void {
+    // Only this side sets or clears IntrStatus bits (driver writes are applied by the model), so when the
+    // bits are already set nothing changes, not even the interrupt line: skip the locked update.
+    if ((Atomics.load(this.r16, R.IntrStatus >> 1) & bits) === bits) return;
     Atomics.or(this.r16, R.IntrStatus >> 1, bits);
     this.updateInterrupt();
   }
@@ -449,7 +452,7 @@ export class Rtl8169Model implements MmioTarget, WirePort {
    * (plus its FCS) is DMA'd into the next NIC-owned descriptors. With no descriptor free the frame is
    * dropped, MPC counts it and RDU is raised.
    */
-  deliver(frame: Uint8Array, flags = 0): void {
+  deliver(frame: Uint8Array, flags = 0, fcs = -1): void {
     if (!this.carrier || !(Atomics.load(this.r8, R.ChipCmd) & R.CmdRxEnb)) {
       this.stats.rxDisabled++;
       return;
@@ -534,10 +537,10 @@ export class Rtl8169Model implements MmioTarget, WirePort {
       }
       status |= RxRES | RxRWT;
     }
-    this.dmaFrame(frame, status, (flags & WIRE_FCS_BAD) !== 0);
+    this.dmaFrame(frame, status, (flags & WIRE_FCS_BAD) !== 0, fcs);
   }
 
-  private dmaFrame(frame: Uint8Array, status: number, badFcs: boolean): void {
+  private dmaFrame(frame: Uint8Array, status: number, badFcs: boolean, wireFcs: number): void {
     const mem = this.memory;
     const words = this.words;
     const bytes = mem.bytes;
@@ -556,7 +559,8 @@ export class Rtl8169Model implements MmioTarget, WirePort {
     const size = o1 & RX_LENGTH_MASK;
     let fcs = 0;
     if (this.writeFcs) {
-      fcs = ~crc32Raw(-1, frame, 0, len);
+      fcs = wireFcs >= 0 ? wireFcs : ~crc32Raw(-1, frame, 0, len);
+      // A frame reported corrupted carries an FCS that does not match it.
       if (badFcs) fcs = ~fcs;
     }
     if (size >= wireLen) {

@@ -13,8 +13,11 @@ export interface WirePort {
   /**
    * A frame arrives from the wire (destination MAC first, no FCS). The NIC copies what it keeps before
    * returning, so the wire may reuse `frame` at once.
+   * @param flags WIRE_* flags ({@link WIRE_FCS_BAD})
+   * @param fcs the frame's FCS as it arrived (CRC-32 of the frame, unsigned), when the wire carries it; the
+   *   NIC computes it otherwise. It is what the NIC DMAs after the frame; its check is `flags`.
    */
-  deliver(frame: Uint8Array, flags?: number): void;
+  deliver(frame: Uint8Array, flags?: number, fcs?: number): void;
   /** Carrier (link) went up or down. */
   setCarrier(up: boolean): void;
 }

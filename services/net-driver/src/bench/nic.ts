@@ -1,0 +1,93 @@
+import type { NetDevice } from '../driver/net-device.ts';
+import { createInThreadNic, DEFAULT_MAC } from '../nic/in-thread.ts';
+import { NullWire } from '../wire/cable.ts';
+import { TrafficGenerator } from '../wire/generator.ts';
+
+/** Options of a benchmark run (as packages/cli's BenchmarkOptions). */
+interface Options {
+  readonly quick: boolean;
+  readonly log: (line: string) => void;
+}
+
+const BATCH = 64;
+
+/** In-thread RX: the generator feeds the model, the driver lends every frame to a sink that reads one byte. */
+async function rxInThread(frameSize: number, seconds: number): Promise<number> {
+  const gen = new TrafficGenerator({ dst: DEFAULT_MAC, frameSize, pattern: 'fixed' });
+  const nic = createInThreadNic({ wire: gen });
+  const dev: NetDevice = nic.driver;
+  dev.start();
+  let sum = 0;
+  const sink = (f: Uint8Array, n: number) => {
+    sum += f[n - 1];
+  };
+  let frames = 0;
+  const deadline = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  let now = t0;
+  while (now < deadline) {
+    for (let i = 0; i < 64; i++) {
+      gen.pump(BATCH);
+      frames += dev.receive(sink, BATCH);
+    }
+    now = performance.now();
+  }
+  const pps = frames / ((now - t0) / 1000);
+  if (sum < 0) throw new Error('unreachable');
+  await nic.close();
+  return pps;
+}
+
+/** In-thread TX: the driver copies a frame into each TX buffer, commits a batch with one doorbell. */
+async function txInThread(frameSize: number, seconds: number): Promise<number> {
+  const wire = new NullWire();
+  const nic = createInThreadNic({ wire });
+  const dev: NetDevice = nic.driver;
+  dev.start();
+  const template = new Uint8Array(frameSize);
+  template.set(DEFAULT_MAC, 0);
+  template.set(DEFAULT_MAC, 6);
+  const deadline = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  let now = t0;
+  const noop = () => {};
+  let frames = 0;
+  while (now < deadline) {
+    for (let i = 0; i < 64; i++) {
+      for (let k = 0; k < BATCH; k++) {
+        const buf = dev.txAcquire();
+        if (!buf) break;
+        buf.set(template);
+        dev.txSubmit(frameSize);
+      }
+      frames += dev.txCommit();
+      dev.receive(noop, BATCH); // TX completion
+    }
+    now = performance.now();
+  }
+  const pps = wire.frames / ((now - t0) / 1000);
+  if (frames !== wire.frames) throw new Error(`tx bench: committed ${frames}, wire saw ${wire.frames}`);
+  await nic.close();
+  return pps;
+}
+
+/** `exonet bench nic`: frames per second through model and driver. */
+export async function run({ quick, log }: Options): Promise<Record<string, unknown>> {
+  const seconds = quick ? 0.05 : 2;
+  log(`nic: ${seconds}s per case`);
+  // Warm up the JIT on each path first.
+  await rxInThread(60, quick ? 0.01 : 0.5);
+  await txInThread(60, quick ? 0.01 : 0.5);
+  const rx64 = await rxInThread(60, seconds);
+  log(`rx 64-byte frames, in-thread: ${(rx64 / 1e6).toFixed(2)} Mpps`);
+  const tx64 = await txInThread(60, seconds);
+  log(`tx 64-byte frames, in-thread: ${(tx64 / 1e6).toFixed(2)} Mpps`);
+  const rx1500 = await rxInThread(1514, seconds);
+  const gbps = (rx1500 * 1518 * 8) / 1e9;
+  log(`rx 1518-byte frames, in-thread: ${(rx1500 / 1e6).toFixed(3)} Mpps = ${gbps.toFixed(2)} Gb/s`);
+  return {
+    rx_pps_64: Math.round(rx64),
+    tx_pps_64: Math.round(tx64),
+    rx_gbps_1500: Number(gbps.toFixed(3)),
+  };
+}

@@ -1,0 +1,77 @@
+import { readFileSync } from 'node:fs';
+import { WireError } from '../errors.ts';
+import { PcapReader, PcapWriter } from './pcap-file.ts';
+import type { FrameSource, Wire, WirePort } from './wire.ts';
+
+/**
+ * A wire made of capture files: frames read from `input` arrive at the NIC when pumped (in file order), and
+ * whatever the NIC sends is appended to `output`, which tcpdump -r and Wireshark read.
+ */
+export class PcapWire implements Wire, FrameSource {
+  readonly description: string;
+  private port: WirePort | undefined;
+  private reader: PcapReader | undefined;
+  private readonly writer: PcapWriter | undefined;
+  private exhausted: boolean;
+  /** Frames replayed so far. */
+  replayed = 0;
+
+  constructor(options: { readonly input?: string; readonly output?: string }) {
+    if (!options.input && !options.output) {
+      throw new WireError('EXO_ERR_WIRE_SPEC', 'a pcap wire needs an input file, an output file or both');
+    }
+    if (options.input) {
+      let bytes: Uint8Array;
+      try {
+        bytes = readFileSync(options.input);
+      } catch (err) {
+        throw new WireError('EXO_ERR_WIRE_IO', `cannot read ${options.input}: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+      this.reader = new PcapReader(bytes);
+    }
+    this.writer = options.output ? new PcapWriter(options.output) : undefined;
+    this.exhausted = !this.reader;
+    this.description = `pcap:${[options.input && `in=${options.input}`, options.output && `out=${options.output}`].filter(Boolean).join(',')}`;
+  }
+
+  get done(): boolean {
+    return this.exhausted;
+  }
+
+  attach(port: WirePort): void {
+    this.port = port;
+    port.setCarrier(true);
+  }
+
+  /** Delivers up to `max` captured frames; frames shorter than an Ethernet header are skipped. */
+  pump(max: number): number {
+    if (!this.port || !this.reader) return 0;
+    let n = 0;
+    while (n < max) {
+      const rec = this.reader.next();
+      if (!rec) {
+        this.exhausted = true;
+        break;
+      }
+      if (rec.data.length < 14) continue;
+      this.port.deliver(rec.data);
+      this.replayed++;
+      n++;
+    }
+    return n;
+  }
+
+  transmit(data: Uint8Array, offset: number, length: number): void {
+    this.writer?.write(data, offset, length);
+  }
+
+  async close(): Promise<void> {
+    this.writer?.close();
+    this.reader = undefined;
+    this.exhausted = true;
+    this.port?.setCarrier(false);
+    this.port = undefined;
+  }
+}
