@@ -1,0 +1,42 @@
+/**
+ * The pcap-filter language compiler's entry point.
+ * @module
+ */
+import { BpfError, BpfErrorCode } from './errors.ts';
+import type { Program } from './insn.ts';
+import { compilePred } from './pcap/cfg.ts';
+import { Parser } from './pcap/parser.ts';
+import { verifyProgram } from './verifier.ts';
+
+/** Options of {@link compileExpression}. */
+export interface CompileExpressionOptions {
+  /** The value an accepting filter returns (bytes to keep); libpcap's default 262144. */
+  readonly snaplen?: number;
+}
+
+/** libpcap's default snapshot length: what tcpdump's filters return on accept. */
+export const DEFAULT_SNAPLEN = 262144;
+
+/**
+ * Compiles a pcap-filter(7) expression for Ethernet (DLT_EN10MB) into a verified program that returns
+ * `snaplen` for the packets it accepts and 0 otherwise, with libpcap's verdict on every packet, truncated
+ * ones included (the reference is libpcap's code before its optimiser, whose reordering can change the
+ * verdict on truncated packets; see docs/bpf.md). The subset: ether/ip/ip6/arp/rarp/tcp/udp/sctp/icmp/
+ * icmp6/igmp, host, net (CIDR and mask), port, portrange, src/dst qualifiers, ether host/src/dst/broadcast/
+ * multicast, ether/ip/ip6 proto, vlan [id], less, greater, len, `proto[expr:size]` arithmetic with named
+ * offsets and flags, and/or/not with libpcap's precedence and qualifier repetition.
+ * @throws {@link BpfError} EXO_ERR_BPF_EXPR_SYNTAX (with `detail.position` and `detail.expected`),
+ *   EXO_ERR_BPF_EXPR_SEMANTIC (`detail.position`), EXO_ERR_BPF_TOO_LONG
+ */
+export function compileExpression(expr: string, options: CompileExpressionOptions = {}): Program {
+  if (typeof expr !== 'string') throw new BpfError(BpfErrorCode.ARGUMENT, 'expected the expression as a string');
+  const snaplen = options.snaplen ?? DEFAULT_SNAPLEN;
+  if (!Number.isInteger(snaplen) || snaplen < 1 || snaplen > 0xffffffff) {
+    throw new BpfError(BpfErrorCode.ARGUMENT, `snaplen must be an integer 1..4294967295, got ${String(snaplen)}`);
+  }
+  const pred = new Parser(expr).parse();
+  const program = compilePred(pred, snaplen);
+  const check = verifyProgram(program);
+  if (!check.ok) throw new Error(`compileExpression produced an unverifiable program (a bug): ${check.message}`);
+  return program;
+}
