@@ -301,7 +301,12 @@ export class TcpConnection {
     // Receiver-side silly window avoidance (RFC 9293 section 3.8.6.2.2): grow the advertised edge only in
     // steps of at least min(buffer/2, MSS); never move it left.
     const free = Math.max(0, this.receiveBufferSize - this.readableBytes - this.ooo.bytes);
-    const current = Math.max(0, seqDiff(this.rcvAdvEdge, this.rcvNxt));
+    let current = seqDiff(this.rcvAdvEdge, this.rcvNxt);
+    if (current < 0 || current > this.receiveBufferSize) {
+      // Cannot happen when the edge is kept right; recover instead of advertising garbage.
+      this.rcvAdvEdge = this.rcvNxt;
+      current = 0;
+    }
     const step = Math.min(this.receiveBufferSize >> 1, this.host.localMss);
     let wnd = current;
     if (free >= current + step || (free > current && free >= this.receiveBufferSize >> 1)) wnd = free;
@@ -309,7 +314,7 @@ export class TcpConnection {
     // Round down to the scale unit so the edge we record is exactly what the peer sees.
     wnd = (wnd >> this.rcvShift) << this.rcvShift;
     if (seqGt(seqAdd(this.rcvNxt, wnd), this.rcvAdvEdge)) this.rcvAdvEdge = seqAdd(this.rcvNxt, wnd);
-    return Math.max(0, seqDiff(this.rcvAdvEdge, this.rcvNxt)) >> this.rcvShift;
+    return Math.min(0xffff, Math.max(0, seqDiff(this.rcvAdvEdge, this.rcvNxt)) >> this.rcvShift);
   }
 
   #segment(flags: number, seq: number, payload: Uint8Array): TcpRepr {
@@ -801,6 +806,8 @@ export class TcpConnection {
     if (!(seg.flags & TcpFlags.SYN)) return;
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
+    // Our SYN's window was relative to a then unknown RCV.NXT: anchor it now.
+    this.rcvAdvEdge = seqAdd(this.rcvNxt, Math.min(0xffff, this.receiveBufferSize));
     this.#takeSynOptions(seg);
     if (seg.flags & TcpFlags.ACK) {
       this.sndUna = seg.ack;
