@@ -17,6 +17,7 @@ import {
   type ModelWorkerData,
   POSTED_BASE,
   POSTED_CAPACITY,
+  PUMP_FLOW,
   STAT_FIELDS,
 } from './worker-bus.ts';
 
@@ -77,8 +78,14 @@ async function main(data: ModelWorkerData): Promise<void> {
         Atomics.store(ctl, CTL.link, 0);
         worked = true;
       }
-      if (source && !source.done && Atomics.load(ctl, CTL.pump)) {
-        if (source.pump(PUMP_BURST) > 0) worked = true;
+      const pumping = Atomics.load(ctl, CTL.pump);
+      if (source && !source.done && pumping) {
+        // PUMP_FLOW: the far end honours flow control and waits while the ring is full; give the CPU to
+        // the driver thread meanwhile (two threads may share one core).
+        if (pumping === PUMP_FLOW && !model.rxReady) {
+          Atomics.wait(ctl, CTL.doorbell, Atomics.load(ctl, CTL.doorbell), 0.05);
+          worked = true;
+        } else if (source.pump(PUMP_BURST) > 0) worked = true;
       }
       if ((++rounds & 255) === 0 || !worked) publish();
       if (!worked) {

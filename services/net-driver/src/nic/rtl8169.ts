@@ -324,6 +324,17 @@ export class Rtl8169Model implements MmioTarget, WirePort {
     return this.carrier;
   }
 
+  /**
+   * True when a frame arriving now would find a NIC-owned descriptor. A link partner that honours 802.3x
+   * flow control (the 8169 negotiates it: PHYstatus TxFlowCtrl/RxFlowCtrl) stops sending while this is
+   * false, as the MAC sends PAUSE frames when its receive FIFO backs up.
+   */
+  get rxReady(): boolean {
+    if (!this.carrier || !(Atomics.load(this.r8, R.ChipCmd) & R.CmdRxEnb)) return false;
+    const d = this.rxCur;
+    return this.memory.contains(d, DESC_SIZE) && (Atomics.load(this.words, d >> 2) & DescOwn) !== 0;
+  }
+
   // --- TX -------------------------------------------------------------------------------------------------
 
   /**

@@ -32,9 +32,14 @@ export const CTL = {
   ready: 5,
   /** Carrier request from the host: 0 none, 1 up, 2 down (the model applies it and resets it to 0). */
   link: 6,
-  /** 1 while frame sources on the model's wire should be pumped. */
+  /** Frame sources on the model's wire: 0 paused, PUMP_FLAT_OUT, or PUMP_FLOW (flow-controlled). */
   pump: 7,
 } as const;
+
+/** Pump mode: the source sends regardless of the receiver (frames beyond the ring are missed). */
+export const PUMP_FLAT_OUT = 1;
+/** Pump mode: the source honours 802.3x flow control and pauses while the NIC has no free descriptor. */
+export const PUMP_FLOW = 2;
 
 /** Posted-write ring: capacity (entries of two words) and first word. */
 export const POSTED_CAPACITY = 1024;

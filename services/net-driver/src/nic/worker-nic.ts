@@ -12,6 +12,8 @@ import {
   CONTROL_BYTES,
   CTL,
   type ModelWorkerData,
+  PUMP_FLAT_OUT,
+  PUMP_FLOW,
   SharedInterruptLine,
   STAT_FIELDS,
   WorkerMmio,
@@ -33,8 +35,12 @@ export interface WorkerNic {
   readonly worker: Worker;
   /** The model's statistics as last published by the worker. */
   modelStats(): ModelStats;
-  /** Starts or pauses frame sources (generator, pcap replay) on the model's wire. */
-  setPumping(on: boolean): void;
+  /**
+   * Starts or pauses frame sources (generator, pcap replay) on the model's wire. 'flow': the source honours
+   * flow control (it pauses while the RX ring is full); true: it sends flat out and frames beyond the ring
+   * are missed.
+   */
+  setPumping(on: boolean | 'flow'): void;
   /** Plugs or unplugs the model's PHY (LinkChg as with a cable). */
   setCarrier(up: boolean): void;
   /** Stops the driver and the worker. */
@@ -101,7 +107,7 @@ export async function createWorkerNic(options: WorkerNicOptions): Promise<Worker
       return out as unknown as ModelStats;
     },
     setPumping(on) {
-      Atomics.store(ctl, CTL.pump, on ? 1 : 0);
+      Atomics.store(ctl, CTL.pump, on === 'flow' ? PUMP_FLOW : on ? PUMP_FLAT_OUT : 0);
       Atomics.add(ctl, CTL.doorbell, 1);
       Atomics.notify(ctl, CTL.doorbell);
     },

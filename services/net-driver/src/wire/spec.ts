@@ -24,7 +24,7 @@ export const WIRE_SPEC_FORMS = [
   'udp:LOCALPORT:REMOTEHOST:REMOTEPORT',
   'pcap:in=FILE[,out=FILE]',
   'pcap:out=FILE',
-  'gen:FRAMESIZE[:COUNT[:fixed|sequenced]]',
+  'gen:FRAMESIZE[:[COUNT][:fixed|sequenced]]',
   'loopback',
   'null',
 ] as const;
@@ -80,14 +80,16 @@ export function parseWireSpec(spec: string): WireSpec {
       if (more.length || !/^\d{1,5}$/.test(size ?? '')) throw bad(spec, 'expected gen:FRAMESIZE[:COUNT[:PATTERN]]');
       const frameSize = Number(size);
       if (frameSize < 18 || frameSize > 16379) throw bad(spec, `frame size ${frameSize} is not between 18 and 16379`);
-      if (count !== undefined && !/^\d{1,15}$/.test(count)) throw bad(spec, `count "${count}" is not a number`);
+      if (count !== undefined && count !== '' && !/^\d{1,15}$/.test(count)) {
+        throw bad(spec, `count "${count}" is not a number`);
+      }
       if (pattern !== undefined && pattern !== 'fixed' && pattern !== 'sequenced') {
         throw bad(spec, `pattern "${pattern}" is not fixed or sequenced`);
       }
       return {
         kind: 'gen',
         frameSize,
-        count: count === undefined ? undefined : Number(count),
+        count: count === undefined || count === '' ? undefined : Number(count),
         pattern: pattern ?? 'sequenced',
       };
     }
