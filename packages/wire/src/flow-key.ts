@@ -142,17 +142,17 @@ export class FlowKey {
   }
 }
 
-function readPorts(b: Uint8Array, off: number, key: FlowKey): boolean {
+function readPorts(b: Uint8Array, off: number, key: FlowKey, len: number): boolean {
   switch (key.protocol) {
     case IpProtocol.TCP:
     case IpProtocol.UDP:
-      if (b.length < off + 4) return false;
+      if (len < off + 4) return false;
       key.srcPort = get16(b, off);
       key.dstPort = get16(b, off + 2);
       return true;
     case IpProtocol.ICMP:
     case IpProtocol.ICMPV6: {
-      if (b.length < off + 8) return false;
+      if (len < off + 8) return false;
       const t = b[off];
       // Echo request/reply: 8/0 for ICMPv4, 128/129 for ICMPv6.
       if (t === 8 || t === 0 || t === 128 || t === 129) {
@@ -169,23 +169,25 @@ function readPorts(b: Uint8Array, off: number, key: FlowKey): boolean {
 /**
  * Fills `key` from an Ethernet frame (up to two VLAN tags, IPv4 or IPv6 with extension headers) without
  * allocating. Never throws; returns a {@link FlowKeyStatus}.
+ * @param length bytes of `frame` that belong to the frame (a driver's buffer is often longer than its frame)
  */
-export function extractFlowKey(frame: Uint8Array, key: FlowKey): FlowKeyStatus {
+export function extractFlowKey(frame: Uint8Array, key: FlowKey, length = frame.length): FlowKeyStatus {
+  const len = Math.min(length, frame.length);
   key.clear();
-  if (frame.length < 14) return FlowKeyStatus.TRUNCATED;
+  if (len < 14) return FlowKeyStatus.TRUNCATED;
   let off = 12;
   let type = get16(frame, off);
   for (let tags = 0; (type === EtherType.VLAN || type === EtherType.QINQ) && tags < 2; tags++) {
-    if (frame.length < off + 6) return FlowKeyStatus.TRUNCATED;
+    if (len < off + 6) return FlowKeyStatus.TRUNCATED;
     if (key.vlan < 0) key.vlan = get16(frame, off + 2) & 0x0fff;
     off += 4;
     type = get16(frame, off);
   }
   off += 2;
   if (type === EtherType.IPV4) {
-    if (frame.length < off + 20 || frame[off] >> 4 !== 4) {
+    if (len < off + 20 || frame[off] >> 4 !== 4) {
       key.clear();
-      return frame.length < off + 20 ? FlowKeyStatus.TRUNCATED : FlowKeyStatus.NOT_IP;
+      return len < off + 20 ? FlowKeyStatus.TRUNCATED : FlowKeyStatus.NOT_IP;
     }
     const ihl = (frame[off] & 0x0f) * 4;
     key.family = 4;
@@ -200,7 +202,7 @@ export function extractFlowKey(frame: Uint8Array, key: FlowKey): FlowKeyStatus {
       key.moreFragments = (frag & 0x2000) !== 0;
     }
     if ((frag & 0x1fff) !== 0) return FlowKeyStatus.FRAGMENT;
-    if (ihl < 20 || !readPorts(frame, off + ihl, key)) {
+    if (ihl < 20 || !readPorts(frame, off + ihl, key, len)) {
       key.clear();
       return FlowKeyStatus.TRUNCATED;
     }
@@ -208,9 +210,9 @@ export function extractFlowKey(frame: Uint8Array, key: FlowKey): FlowKeyStatus {
     return FlowKeyStatus.OK;
   }
   if (type === EtherType.IPV6) {
-    if (frame.length < off + 40 || frame[off] >> 4 !== 6) {
+    if (len < off + 40 || frame[off] >> 4 !== 6) {
       key.clear();
-      return frame.length < off + 40 ? FlowKeyStatus.TRUNCATED : FlowKeyStatus.NOT_IP;
+      return len < off + 40 ? FlowKeyStatus.TRUNCATED : FlowKeyStatus.NOT_IP;
     }
     key.family = 6;
     key.l3Offset = off;
@@ -221,7 +223,7 @@ export function extractFlowKey(frame: Uint8Array, key: FlowKey): FlowKeyStatus {
     let next = frame[off + 6];
     let p = off + 40;
     for (let n = 0; isIpv6ExtensionHeader(next) && n < 8; n++) {
-      if (frame.length < p + 8) {
+      if (len < p + 8) {
         key.clear();
         return FlowKeyStatus.TRUNCATED;
       }
@@ -238,13 +240,13 @@ export function extractFlowKey(frame: Uint8Array, key: FlowKey): FlowKeyStatus {
           return FlowKeyStatus.FRAGMENT;
         }
       } else {
-        const len = next === IpProtocol.AH ? (frame[p + 1] + 2) * 4 : (frame[p + 1] + 1) * 8;
+        const extLen = next === IpProtocol.AH ? (frame[p + 1] + 2) * 4 : (frame[p + 1] + 1) * 8;
         next = frame[p];
-        p += len;
+        p += extLen;
       }
     }
     key.protocol = next;
-    if (!readPorts(frame, p, key)) {
+    if (!readPorts(frame, p, key, len)) {
       key.clear();
       return FlowKeyStatus.TRUNCATED;
     }
