@@ -290,7 +290,7 @@ export class TcpConnection {
   abort(reason: NetError | null = null): void {
     if (this.state === 'CLOSED') return;
     if (this.state !== 'SYN-SENT' && this.state !== 'TIME-WAIT') {
-      this.host.sendSegment(this, this.#segment(TcpFlags.RST | TcpFlags.ACK, this.sndNxt, EMPTY));
+      this.host.sendSegment(this, this.#segment(TcpFlags.RST | TcpFlags.ACK, this.sndMax, EMPTY));
     }
     this.#release(reason);
   }
@@ -331,11 +331,29 @@ export class TcpConnection {
     };
   }
 
-  /** Sends a bare ACK now. */
+  /**
+   * Sends a bare ACK now. Its sequence number is SND.MAX, not a rewound SND.NXT: after a timeout the peer may
+   * already hold everything up to SND.MAX and would find an older number unacceptable (as Linux's snd_nxt,
+   * which never rewinds).
+   */
   sendAck(): void {
     this.#clearAckTimer();
     this.#unackedSegments = 0;
-    this.host.sendSegment(this, this.#segment(TcpFlags.ACK, this.sndNxt, EMPTY));
+    this.host.sendSegment(this, this.#segment(TcpFlags.ACK, this.sndMax, EMPTY));
+  }
+
+  #lastInvalidAck = Number.NEGATIVE_INFINITY;
+
+  /**
+   * Answers an unacceptable segment with an ACK. For segments without data the answer is rate-limited (as
+   * Linux's tcp_invalid_ratelimit and RFC 5961 section 7 advise) so two confused ends cannot ACK each other
+   * forever.
+   */
+  #ackInvalid(segLen: number): void {
+    const now = this.host.clock.now();
+    if (segLen === 0 && now - this.#lastInvalidAck < 200) return;
+    this.#lastInvalidAck = now;
+    this.sendAck();
   }
 
   get #finSeq(): number {
@@ -533,7 +551,7 @@ export class TcpConnection {
     // A zero window still takes ACKs and RSTs at RCV.NXT (section 3.10.7.4 note).
     if (!acceptable && rcvWnd === 0 && seg.seq === this.rcvNxt) acceptable = true;
     if (!acceptable) {
-      if (!(seg.flags & TcpFlags.RST)) this.sendAck();
+      if (!(seg.flags & TcpFlags.RST)) this.#ackInvalid(segLen);
       if (this.state === 'TIME-WAIT' && seg.flags & TcpFlags.FIN) this.#enterTimeWait();
       return;
     }
@@ -541,7 +559,7 @@ export class TcpConnection {
     // Second: RST (RFC 5961 section 3.2: exact match resets, otherwise a challenge ACK).
     if (seg.flags & TcpFlags.RST) {
       if (seg.seq !== this.rcvNxt) {
-        this.sendAck();
+        this.#ackInvalid(0);
         return;
       }
       if (this.state === 'SYN-RECEIVED' && this.passive) {
@@ -561,7 +579,7 @@ export class TcpConnection {
 
     // Fourth: SYN in a synchronized state: challenge ACK (RFC 5961 section 4.2).
     if (seg.flags & TcpFlags.SYN) {
-      this.sendAck();
+      this.#ackInvalid(0);
       return;
     }
 
