@@ -141,14 +141,14 @@ export class Conntrack {
    * whose key `extractFlowKey` filled (`OK` status). A flow owned by another task refuses the frame; a new
    * flow is created for the task; the TCP state advances.
    */
-  transmit(frame: Uint8Array, key: FlowKey, task: number, now: number): TrackVerdict {
+  transmit(frame: Uint8Array, length: number, key: FlowKey, task: number, now: number): TrackVerdict {
     let entry = this.#lookup(key, now);
     if (entry !== undefined) {
       if (entry.task !== task) return TrackVerdict.OTHER_OWNER;
-      this.#advance(entry, frame, key, this.#lastWasReply, now);
+      this.#advance(entry, frame, length, key, this.#lastWasReply, now);
       return TrackVerdict.OK;
     }
-    const flags = key.protocol === IpProtocol.TCP ? tcpFlags(frame, key) : 0;
+    const flags = key.protocol === IpProtocol.TCP ? tcpFlags(frame, length, key) : 0;
     // A reset opens nothing (Linux does not create a conntrack entry for an untracked RST either).
     if (key.protocol === IpProtocol.TCP && (flags & TCP_RST) !== 0) return TrackVerdict.OK;
     if (this.#size >= this.#maxFlows) this.expire(now);
@@ -168,7 +168,7 @@ export class Conntrack {
     else bucket.push(entry);
     this.#size++;
     this.#perTask.set(task, this.flowsOf(task) + 1);
-    this.#advance(entry, frame, key, false, now);
+    this.#advance(entry, frame, length, key, false, now);
     return TrackVerdict.OK;
   }
 
@@ -176,10 +176,10 @@ export class Conntrack {
    * The owner of a received frame's flow, when the frame travels in the reply direction of a flow a task
    * opened; -1 otherwise. Advances the flow's state.
    */
-  receive(frame: Uint8Array, key: FlowKey, now: number): number {
+  receive(frame: Uint8Array, length: number, key: FlowKey, now: number): number {
     const entry = this.#lookup(key, now);
     if (entry === undefined || !this.#lastWasReply) return -1;
-    this.#advance(entry, frame, key, true, now);
+    this.#advance(entry, frame, length, key, true, now);
     return entry.task;
   }
 
@@ -187,14 +187,14 @@ export class Conntrack {
    * The owner of the flow an ICMP or ICMPv6 error quotes (destination unreachable, time exceeded, parameter
    * problem, packet too big), or -1. `scratch` receives the quoted packet's key (the original direction).
    */
-  icmpErrorOwner(frame: Uint8Array, key: FlowKey, scratch: FlowKey, now: number): number {
+  icmpErrorOwner(frame: Uint8Array, length: number, key: FlowKey, scratch: FlowKey, now: number): number {
     if (key.l4Offset < 0) return -1;
     const t = frame[key.l4Offset];
     const isError =
       key.protocol === IpProtocol.ICMP
         ? t === 3 || t === 4 || t === 5 || t === 11 || t === 12
         : key.protocol === IpProtocol.ICMPV6 && t >= 1 && t <= 4;
-    if (!isError || !quotedFlowKey(frame, key.l4Offset + 8, scratch)) return -1;
+    if (!isError || !quotedFlowKey(frame, length, key.l4Offset + 8, scratch)) return -1;
     scratch.vlan = key.vlan;
     const entry = this.#lookup(scratch, now);
     // The quoted packet is one the task sent, so it must match in the original direction.
@@ -263,13 +263,13 @@ export class Conntrack {
     return undefined;
   }
 
-  #advance(e: FlowEntry, frame: Uint8Array, key: FlowKey, reply: boolean, now: number): void {
+  #advance(e: FlowEntry, frame: Uint8Array, length: number, key: FlowKey, reply: boolean, now: number): void {
     if (reply) e.replied = true;
     const t = this.#timeouts;
     let timeout: number;
     switch (e.key.protocol) {
       case IpProtocol.TCP:
-        timeout = t.tcp[TCP_STATE_NAMES[this.#tcpStep(e, tcpFlags(frame, key), reply)]];
+        timeout = t.tcp[TCP_STATE_NAMES[this.#tcpStep(e, tcpFlags(frame, length, key), reply)]];
         break;
       case IpProtocol.UDP:
         timeout = e.replied ? t.udpStream : t.udp;
@@ -319,30 +319,30 @@ function isReverse(a: FlowKey, b: FlowKey): boolean {
   return true;
 }
 
-function tcpFlags(frame: Uint8Array, key: FlowKey): number {
+function tcpFlags(frame: Uint8Array, length: number, key: FlowKey): number {
   const at = key.l4Offset + 13;
-  return key.l4Offset >= 0 && at < frame.length ? frame[at] : 0;
+  return key.l4Offset >= 0 && at < length ? frame[at] : 0;
 }
 
 /**
  * The 5-tuple of the IP packet an ICMP error quotes (its IP header and at least 8 bytes of its transport
  * header, RFC 792 / RFC 4443). Returns false when the quote is too short or not IP.
  */
-function quotedFlowKey(frame: Uint8Array, off: number, key: FlowKey): boolean {
+function quotedFlowKey(frame: Uint8Array, length: number, off: number, key: FlowKey): boolean {
   key.clear();
-  if (off >= frame.length) return false;
+  if (off >= length) return false;
   const version = frame[off] >> 4;
   let l4: number;
   if (version === 4) {
     const ihl = (frame[off] & 0x0f) * 4;
-    if (ihl < 20 || frame.length < off + ihl + 8) return false;
+    if (ihl < 20 || length < off + ihl + 8) return false;
     key.family = 4;
     key.protocol = frame[off + 9];
     key.src[0] = read32(frame, off + 12);
     key.dst[0] = read32(frame, off + 16);
     l4 = off + ihl;
   } else if (version === 6) {
-    if (frame.length < off + 48) return false;
+    if (length < off + 48) return false;
     key.family = 6;
     key.protocol = frame[off + 6];
     for (let i = 0; i < 4; i++) {

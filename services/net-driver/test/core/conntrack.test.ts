@@ -13,11 +13,11 @@ function key(frame: Uint8Array): FlowKey {
 }
 
 function send(ct: Conntrack, frame: Uint8Array, owner: number, now: number) {
-  return ct.transmit(frame, key(frame), owner, now);
+  return ct.transmit(frame, frame.length, key(frame), owner, now);
 }
 
 function recv(ct: Conntrack, frame: Uint8Array, now: number) {
-  return ct.receive(frame, key(frame), now);
+  return ct.receive(frame, frame.length, key(frame), now);
 }
 
 describe('connection tracking', () => {
@@ -90,13 +90,13 @@ describe('connection tracking', () => {
     send(ct, probe, 4, 0);
     const err = icmpError({ src: '10.77.0.1', dst: '10.77.0.2' }, 'dest-unreachable', probe);
     const k = key(err);
-    expect(ct.icmpErrorOwner(err, k, new FlowKey(), 10)).toBe(4);
+    expect(ct.icmpErrorOwner(err, err.length, k, new FlowKey(), 10)).toBe(4);
     const stranger = icmpError(
       { src: '10.77.0.1', dst: '10.77.0.2' },
       'time-exceeded',
       udp({ ...task, sport: 1, dport: 2 }),
     );
-    expect(ct.icmpErrorOwner(stranger, key(stranger), new FlowKey(), 10)).toBe(-1);
+    expect(ct.icmpErrorOwner(stranger, stranger.length, key(stranger), new FlowKey(), 10)).toBe(-1);
 
     send(ct, icmpEcho(task, 'echo-request', 0x1234), 5, 0);
     expect(recv(ct, icmpEcho(peer, 'echo-reply', 0x1234), 10)).toBe(5);
