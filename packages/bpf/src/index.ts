@@ -8,6 +8,7 @@
 export { decodeProgram, encodeProgram, INSN_BYTES } from './codec-binary.ts';
 export { formatProgram, type ProgramFormat, parseProgramText } from './codec-text.ts';
 export { type CompileExpressionOptions, compileExpression, DEFAULT_SNAPLEN } from './compile-expression.ts';
+export { type CompiledFilter, compileProgram } from './compiler-js.ts';
 export { conjoin } from './conjoin.ts';
 export { BpfError, BpfErrorCode, type BpfErrorDetail } from './errors.ts';
 export { BPF_MAXINSNS, BPF_MEMWORDS, type Insn, type Program } from './insn.ts';

@@ -105,9 +105,24 @@ export function pcapFilter(programs: readonly Program[], packets: readonly Harne
   });
 }
 
-/** Nanoseconds per packet of libpcap's bpf_filter over the packets, `rounds` times, for each program. */
-export function pcapBench(programs: readonly Program[], packets: readonly HarnessPacket[], rounds: number): number[] {
-  const cmds = [...packets.map(packetLine), ...programs.flatMap((p) => [progLine(p), `B ${rounds}`])];
+/**
+ * Nanoseconds per packet of libpcap's bpf_filter over the packets: `reps` samples of `rounds` passes for
+ * each program, all in one process, returned as samples per program.
+ */
+export function pcapBench(
+  programs: readonly Program[],
+  packets: readonly HarnessPacket[],
+  rounds: number,
+  reps = 1,
+): number[][] {
+  const cmds = [...packets.map(packetLine)];
+  for (const p of programs) cmds.push(progLine(p), ...Array.from({ length: reps }, () => `B ${rounds}`));
   const out = runBatch(cmds);
-  return programs.map((_, i) => Number(out[packets.length + 2 * i + 1]));
+  let at = packets.length;
+  return programs.map(() => {
+    at++; // the "OK" of P
+    const samples = out.slice(at, at + reps).map(Number);
+    at += reps;
+    return samples;
+  });
 }

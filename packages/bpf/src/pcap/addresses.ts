@@ -25,7 +25,7 @@ export function parseIPv6(text: string): number[] | undefined {
   const v4 = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(text);
   if (v4) {
     const d = parseDotted(v4[2]!);
-    if (!d || d.bits !== 32) return undefined;
+    if (d?.bits !== 32) return undefined;
     head = v4[1]!.endsWith('::') ? v4[1]! : v4[1]!.slice(0, -1);
     tailWords.push(d.value >>> 16, d.value & 0xffff);
   }
