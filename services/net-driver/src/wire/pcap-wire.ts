@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { WireError } from '../errors.ts';
 import { PcapReader, PcapWriter } from './pcap-file.ts';
-import type { FrameSource, Wire, WirePort } from './wire.ts';
+import { type FrameSource, MIN_WIRE_FRAME, padShortFrame, type Wire, type WirePort } from './wire.ts';
 
 /**
  * A wire made of capture files: frames read from `input` arrive at the NIC when pumped (in file order), and
@@ -13,6 +13,7 @@ export class PcapWire implements Wire, FrameSource {
   private reader: PcapReader | undefined;
   private readonly writer: PcapWriter | undefined;
   private exhausted: boolean;
+  private readonly pad = new Uint8Array(MIN_WIRE_FRAME);
   /** Frames replayed so far. */
   replayed = 0;
 
@@ -45,7 +46,10 @@ export class PcapWire implements Wire, FrameSource {
     port.setCarrier(true);
   }
 
-  /** Delivers up to `max` captured frames; frames shorter than an Ethernet header are skipped. */
+  /**
+   * Delivers up to `max` captured frames; frames shorter than an Ethernet header are skipped, frames shorter
+   * than 60 bytes are padded (captures taken on the sending host hold them unpadded).
+   */
   pump(max: number): number {
     if (!this.port || !this.reader) return 0;
     let n = 0;
@@ -56,7 +60,7 @@ export class PcapWire implements Wire, FrameSource {
         break;
       }
       if (rec.data.length < 14) continue;
-      this.port.deliver(rec.data);
+      this.port.deliver(padShortFrame(rec.data, this.pad));
       this.replayed++;
       n++;
     }

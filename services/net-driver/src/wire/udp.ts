@@ -1,7 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { WireError } from '../errors.ts';
-import type { Wire, WirePort } from './wire.ts';
+import { MIN_WIRE_FRAME, padShortFrame, type Wire, type WirePort } from './wire.ts';
 
 /** Frames shorter than an Ethernet header or longer than the NIC's largest are dropped at the tunnel. */
 const MIN_FRAME = 14;
@@ -18,6 +18,7 @@ export class UdpWire implements Wire {
   dropped = 0;
   private port: WirePort | undefined;
   private closed = false;
+  private readonly pad = new Uint8Array(MIN_WIRE_FRAME);
 
   private constructor(
     private readonly socket: Socket,
@@ -31,7 +32,7 @@ export class UdpWire implements Wire {
         this.dropped++;
         return;
       }
-      this.port?.deliver(msg);
+      this.port?.deliver(padShortFrame(msg, this.pad));
     });
     // A send to a closed port reports ECONNREFUSED on some systems; a tunnel keeps going.
     socket.on('error', () => {});

@@ -5,6 +5,21 @@
  * @module
  */
 
+/** Shortest frame on an Ethernet wire without the FCS: a sending MAC pads shorter ones with zeros. */
+export const MIN_WIRE_FRAME = 60;
+
+/**
+ * Pads `frame` to {@link MIN_WIRE_FRAME} into `scratch` when it is shorter, as the far end's MAC would have:
+ * frames from a TAP device or a capture taken on the sending host are not padded yet (an ARP request is 42
+ * bytes there). Returns the frame to deliver.
+ */
+export function padShortFrame(frame: Uint8Array, scratch: Uint8Array): Uint8Array {
+  if (frame.length >= MIN_WIRE_FRAME) return frame;
+  scratch.fill(0);
+  scratch.set(frame);
+  return scratch;
+}
+
 /** Flag for {@link WirePort.deliver}: the frame arrived with a bad FCS (fault injection, a corrupted link). */
 export const WIRE_FCS_BAD = 1;
 
