@@ -50,9 +50,20 @@ export function publicKeyProblem(publicKey: Uint8Array): string | undefined {
 /** Checked public keys: the torsion check costs a scalar multiplication, so remember verdicts (bounded). */
 const keyVerdicts = new Map<string, KeyObject | null>();
 const KEY_CACHE_LIMIT = 4096;
+/** Fast path for the same key object (e.g. a key set entry): no hex encoding per verification. */
+const keyVerdictsByObject = new WeakMap<Uint8Array, { readonly id: string; readonly verdict: KeyObject | null }>();
 
 /** The node:crypto key object for a valid public key, or null when the key is refused. */
 function checkedKeyObject(publicKey: Uint8Array): KeyObject | null {
+  const seen = keyVerdictsByObject.get(publicKey);
+  // The id guards against a caller mutating the array in place after the first check.
+  if (seen && Buffer.from(publicKey.buffer, publicKey.byteOffset, 32).toString('hex') === seen.id) return seen.verdict;
+  const verdict = checkedKeyObjectById(publicKey);
+  keyVerdictsByObject.set(publicKey, { id: Buffer.from(publicKey).toString('hex'), verdict });
+  return verdict;
+}
+
+function checkedKeyObjectById(publicKey: Uint8Array): KeyObject | null {
   const id = Buffer.from(publicKey).toString('hex');
   const cached = keyVerdicts.get(id);
   if (cached !== undefined) return cached;
@@ -65,10 +76,25 @@ function checkedKeyObject(publicKey: Uint8Array): KeyObject | null {
   return verdict;
 }
 
+/** L as 32 little-endian bytes, for a constant-size comparison without BigInt (hot path). */
+const L_BYTES = (() => {
+  const out = new Uint8Array(32);
+  let v = L;
+  for (let i = 0; i < 32; i++) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return out;
+})();
+
+/** S (little-endian, bytes 32..63 of the signature) < L. */
 function scalarBelowL(sig: Uint8Array): boolean {
-  let s = 0n;
-  for (let i = 63; i >= 32; i--) s = (s << 8n) | BigInt(sig[i]!);
-  return s < L;
+  for (let i = 31; i >= 0; i--) {
+    const a = sig[32 + i]!;
+    const b = L_BYTES[i]!;
+    if (a !== b) return a < b;
+  }
+  return false;
 }
 
 /**
@@ -182,8 +208,8 @@ export function importPublicJwk(jwk: unknown): { ok: true; publicKey: Uint8Array
     return { ok: false, reason: 'alg is not Ed25519' };
   const x = typeof j.x === 'string' ? b64urlDecode(j.x) : undefined;
   if (x?.length !== 32) return { ok: false, reason: 'x is not 32 bytes of base64url' };
-  const problem = publicKeyProblem(x);
-  if (problem) return { ok: false, reason: `x is refused: ${problem}` };
+  // Cached per key: the torsion check costs a scalar multiplication.
+  if (checkedKeyObject(x) === null) return { ok: false, reason: `x is refused: ${publicKeyProblem(x) ?? 'invalid'}` };
   return { ok: true, publicKey: x };
 }
 

@@ -11,7 +11,13 @@ export interface TestServer {
   readonly admin: string;
   readonly dir: string;
   /** inject() with the admin token unless `token` is given (null: none). */
-  call(method: string, url: string, body?: unknown, token?: string | null, headers?: Record<string, string>): Promise<{ status: number; json: any; body: string; headers: Record<string, unknown> }>;
+  call(
+    method: string,
+    url: string,
+    body?: unknown,
+    token?: string | null,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; json: any; body: string; headers: Record<string, unknown> }>;
   /** Creates a principal and returns its token. */
   principal(id: string, extra?: Record<string, unknown>): Promise<string>;
   close(): Promise<void>;

@@ -68,4 +68,8 @@ export const migrations: readonly string[] = [
     detail TEXT NOT NULL
   );
   `,
+  // 2: conflict checks look for one live claim of a mode on a resource without scanning its shared claims.
+  `
+  CREATE INDEX claims_live ON claims (driver, resource, mode, exp);
+  `,
 ];

@@ -52,6 +52,7 @@ export class SqliteStore implements Store {
   #db: Db | undefined;
   #queue: Pending[] = [];
   #scheduled = false;
+  #lastCleanup = 0;
   readonly #events = new EventEmitter();
   #stmts: ReturnType<typeof prepare> | undefined;
 
@@ -120,6 +121,12 @@ export class SqliteStore implements Store {
       return;
     }
     const db = this.#db;
+    const nowSec = now();
+    if (nowSec - this.#lastCleanup >= 60) {
+      // Expired claims never block (the checks compare exp); drop them now and then to keep the table small.
+      this.#lastCleanup = nowSec;
+      batch.push({ op: () => this.#s().claimsExpire.run(nowSec - 60), resolve: () => {}, reject: () => {} });
+    }
     const results: { ok: boolean; value: unknown }[] = [];
     const after: (() => void)[] = [];
     try {
@@ -262,11 +269,12 @@ export class SqliteStore implements Store {
     return this.#write((): IssueResult => {
       const s = this.#s();
       for (const claim of grant.claims) {
-        s.claimsExpire.run(claim.driver, claim.resource, at);
-        const live = s.claimsLive.all(claim.driver, claim.resource, at) as { jti: string; mode: string }[];
-        const conflict = live.find(
-          (c) => c.jti !== grant.renewedFrom && (claim.mode === 'exclusive' || c.mode === 'exclusive'),
-        );
+        // An exclusive claim conflicts with any live claim, a shared one only with a live exclusive claim.
+        const conflict = (
+          claim.mode === 'exclusive'
+            ? s.claimAnyLive.get(claim.driver, claim.resource, at, grant.renewedFrom ?? '')
+            : s.claimExclusiveLive.get(claim.driver, claim.resource, at, grant.renewedFrom ?? '')
+        ) as { jti: string } | undefined;
         if (conflict)
           return { ok: false, reason: 'conflict', conflicting: { jti: conflict.jti, resource: claim.resource } };
       }
@@ -446,8 +454,13 @@ function prepare(db: Db) {
     keyActivate: db.prepare("UPDATE signing_keys SET state = 'active', activated_at = ? WHERE kid = ?"),
     keyDelete: db.prepare("DELETE FROM signing_keys WHERE kid = ? AND state = 'retired'"),
     keyRaiseExp: db.prepare('UPDATE signing_keys SET last_grant_exp = max(last_grant_exp, ?) WHERE kid = ?'),
-    claimsExpire: db.prepare('DELETE FROM claims WHERE driver = ? AND resource = ? AND exp <= ?'),
-    claimsLive: db.prepare('SELECT jti, mode FROM claims WHERE driver = ? AND resource = ? AND exp > ?'),
+    claimsExpire: db.prepare('DELETE FROM claims WHERE exp <= ?'),
+    claimAnyLive: db.prepare(
+      'SELECT jti FROM claims WHERE driver = ? AND resource = ? AND exp > ? AND jti != ? LIMIT 1',
+    ),
+    claimExclusiveLive: db.prepare(
+      "SELECT jti FROM claims WHERE driver = ? AND resource = ? AND mode = 'exclusive' AND exp > ? AND jti != ? LIMIT 1",
+    ),
     claimInsert: db.prepare('INSERT INTO claims (driver, resource, jti, mode, exp) VALUES (?, ?, ?, ?, ?)'),
     claimsRelease: db.prepare('DELETE FROM claims WHERE jti IN (SELECT jti FROM grants WHERE revoked_seq = ?)'),
     grantInsert: db.prepare(
