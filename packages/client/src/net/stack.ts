@@ -96,6 +96,8 @@ export interface StackStats {
   icmpEchoAnswered: number;
   icmpv6EchoAnswered: number;
   neighborAdvertisementsSent: number;
+  /** Frames whose handling hit a bug (caught so a hostile frame cannot take the task down); should stay 0. */
+  internalErrors: number;
 }
 
 /** Creates a stack over a link and starts receiving. */
@@ -125,6 +127,7 @@ export class NetStack implements Ipv4Sender {
     icmpEchoAnswered: 0,
     icmpv6EchoAnswered: 0,
     neighborAdvertisementsSent: 0,
+    internalErrors: 0,
   };
   /** IPv6 addresses we answer for (empty when IPv6 is off). */
   readonly ipv6Addresses: readonly Ipv6Address[];
@@ -179,7 +182,7 @@ export class NetStack implements Ipv4Sender {
       },
       opts.arp,
     );
-    this.#tcp = new TcpLayer(this, opts.tcp);
+    this.#tcp = new TcpLayer(this, { verifyChecksums: opts.verifyChecksums, ...opts.tcp });
     this.#unsubscribe = this.link.onFrames((frames) => this.handleFrames(frames));
   }
 
@@ -290,6 +293,7 @@ export class NetStack implements Ipv4Sender {
     } catch (err) {
       // A bug must not take the task down on a hostile frame; count it as a drop.
       this.#drop();
+      this.stats.internalErrors++;
       if (process.env.EXONET_DEBUG) console.error('exonet stack: frame handling failed', err);
     }
   }
