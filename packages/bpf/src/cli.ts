@@ -1,7 +1,121 @@
+/**
+ * `exonet bpf ...`: compile, verify and run filters from the command line (forms fixed by
+ * ARCHITECTURE.md), and the `bpf` benchmark.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { readCaptureFile } from './capture-file.ts';
+import { decodeProgram } from './codec-binary.ts';
+import { formatProgram, type ProgramFormat, parseProgramText } from './codec-text.ts';
+import { compileExpression } from './compile-expression.ts';
+import { compileProgram } from './compiler-js.ts';
+import { BpfError, BpfErrorCode } from './errors.ts';
+import type { Program } from './insn.ts';
+import { interpret } from './interpreter.ts';
+import { verifyProgram } from './verifier.ts';
 
-/** Adds this package's subcommands to the `exonet` command line. */
-export function registerCommands(_program: Command): void {}
+/** Where the commands write; tests pass their own. */
+export interface CliIo {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+  readonly setExitCode: (code: number) => void;
+}
+
+const processIo: CliIo = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+  setExitCode: (c) => {
+    process.exitCode = c;
+  },
+};
+
+function readFile(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new BpfError(BpfErrorCode.ARGUMENT, `cannot read ${path}: ${code}`);
+  }
+}
+
+/**
+ * A program file: tcpdump -d/-dd/-ddd or Linux comma text; or, if it is not text, the 8-byte binary form.
+ */
+export function readProgramFile(path: string): Program {
+  const bytes = readFile(path);
+  const looksBinary = bytes.some((b) => b === 0 || (b < 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09) || b > 0x7e);
+  if (looksBinary) return decodeProgram(bytes);
+  return parseProgramText(Buffer.from(bytes).toString('latin1'));
+}
+
+/** Adds `exonet bpf compile|verify|run` to the command line. */
+export function registerCommands(program: Command, io: CliIo = processIo): void {
+  const bpf = program
+    .command('bpf')
+    .description('classic BPF: compile pcap-filter expressions, verify and run programs');
+
+  bpf
+    .command('compile')
+    .description("compile a pcap-filter expression and print it in tcpdump's format (-d when no flag is given)")
+    .argument('<expr...>', 'the expression (several words are joined with spaces, as tcpdump does)')
+    .option('-d', 'print like tcpdump -d (the default)')
+    .option('--dd', 'print like tcpdump -dd (C array)')
+    .option('--ddd', 'print like tcpdump -ddd (decimal)')
+    .option('--snaplen <n>', 'the value returned on accept', '262144')
+    .action((words: string[], opts: { d?: boolean; dd?: boolean; ddd?: boolean; snaplen: string }) => {
+      const snaplen = Number(opts.snaplen);
+      const format: ProgramFormat = opts.ddd ? 'ddd' : opts.dd ? 'dd' : 'd';
+      const p = compileExpression(words.join(' '), { snaplen });
+      io.out(formatProgram(p, format));
+    });
+
+  bpf
+    .command('verify')
+    .description('check a program (tcpdump -dd or -ddd text); exit 0 if accepted, 1 with the reason if not')
+    .argument('<file>', 'program file')
+    .action((file: string) => {
+      const p = readProgramFile(file);
+      const v = verifyProgram(p);
+      if (v.ok) {
+        io.out(`accepted: ${p.length} instruction${p.length === 1 ? '' : 's'}\n`);
+        return;
+      }
+      io.err(`rejected: ${v.message} (rule ${v.rule})\n`);
+      io.setExitCode(1);
+    });
+
+  bpf
+    .command('run')
+    .description('run a filter over a pcap file: one line per packet, the return value in decimal')
+    .requiredOption('--pcap <file>', 'classic pcap capture file (Ethernet)')
+    .option('--program <file>', 'program file (tcpdump -dd/-ddd text) instead of an expression')
+    .option('--engine <engine>', 'interpreter or compiled', 'compiled')
+    .argument('[expr...]', 'a pcap-filter expression, when --program is not given')
+    .action((words: string[], opts: { pcap: string; program?: string; engine: string }) => {
+      if (opts.engine !== 'interpreter' && opts.engine !== 'compiled') {
+        throw new BpfError(BpfErrorCode.ARGUMENT, `--engine must be interpreter or compiled, got "${opts.engine}"`);
+      }
+      if (opts.program && words.length)
+        throw new BpfError(BpfErrorCode.ARGUMENT, 'give either --program or an expression, not both');
+      if (!opts.program && !words.length)
+        throw new BpfError(BpfErrorCode.ARGUMENT, 'give --program FILE or an expression');
+      const p = opts.program ? readProgramFile(opts.program) : compileExpression(words.join(' '));
+      const v = verifyProgram(p);
+      if (!v.ok) throw new BpfError(BpfErrorCode.VERIFY, `program rejected: ${v.message} (rule ${v.rule})`);
+      const capture = readCaptureFile(readFile(opts.pcap));
+      if (capture.linktype !== 1) {
+        throw new BpfError(BpfErrorCode.ARGUMENT, `pcap file: link type ${capture.linktype} is not Ethernet (1)`);
+      }
+      const run =
+        opts.engine === 'compiled'
+          ? compileProgram(p)
+          : (pkt: Uint8Array, wire: number, buf: number) => interpret(p, pkt, wire, buf);
+      const lines: string[] = [];
+      for (const pk of capture.packets) lines.push(String(run(pk.data, pk.wirelen, pk.data.length)));
+      io.out(lines.length ? `${lines.join('\n')}\n` : '');
+    });
+}
 
 /** `exonet bench bpf`. */
 export const benchmarks = { bpf: () => import('./bench/bpf.ts') };
