@@ -293,10 +293,12 @@ export class DriverChannel {
   /** Makes everything staged visible: one atomic publish per ring, a wake-up only if the task asked for one. */
   flush(): void {
     if (this.disconnectReason !== '') return;
-    this.rxActive.publish();
-    this.txFree.publish();
+    // Release before publish: a frame handed back must find the slot it left by already free, which is what
+    // keeps rings sized to the pool from ever overflowing.
     this.rxFree.release();
     this.txActive.release();
+    this.rxActive.publish();
+    this.txFree.publish();
     this.checkCorrupt(this.rxActive);
     this.checkCorrupt(this.txFree);
   }
@@ -323,21 +325,27 @@ export class DriverChannel {
     return ok;
   }
 
-  /** True if the task left work: frames to send, empty frames offered, or control requests. */
+  /**
+   * True if the task left work: frames to send or control requests. Empty frames offered for receiving are
+   * not work: the driver takes them when packets arrive.
+   */
   hasWork(): boolean {
-    return this.txActive.ready(1) > 0 || this.ctlRequest.ready(1) > 0 || this.rxFree.ready(1) > 0;
+    return this.txActive.ready(1) > 0 || this.ctlRequest.ready(1) > 0;
+  }
+
+  /** Empty frames the task offered for receiving that the driver has not taken yet (an upper bound). */
+  rxBuffersOffered(): number {
+    return this.rxFree.ready(1);
   }
 
   private readonly workDone = () => !this.connected || this.hasWork();
   private readonly arm = () => {
     this.txActive.arm();
     this.ctlRequest.arm();
-    this.rxFree.arm();
   };
   private readonly disarm = () => {
     this.txActive.disarm();
     this.ctlRequest.disarm();
-    this.rxFree.disarm();
   };
 
   /**

@@ -125,10 +125,11 @@ export class TaskChannel {
 
   /** Publishes what was staged and gives back what was read: one atomic store per ring touched. */
   flush(): void {
-    this.rxFree.publish();
-    this.txActive.publish();
+    // Release before publish (see DriverChannel.flush): rings sized to the pool then never overflow.
     this.rxActive.release();
     this.txFree.release();
+    this.rxFree.publish();
+    this.txActive.publish();
   }
 
   /** Sends a control request; false if the driver has not drained earlier ones (the ring is full). */
