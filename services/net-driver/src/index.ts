@@ -6,7 +6,9 @@
  * @packageDocumentation
  */
 
+export { FaultInjectorDevice, type FaultOptions } from './driver/fault-injector.ts';
 export { type InterruptLine, LocalInterruptLine } from './driver/interrupt-line.ts';
+export { LoopbackDevice } from './driver/loopback.ts';
 export type {
   DeviceCapabilities,
   DeviceCounters,
@@ -15,11 +17,26 @@ export type {
   NetDevice,
   RxSink,
 } from './driver/net-device.ts';
+export { PcapTapDevice } from './driver/pcap-tap.ts';
 export { Rtl8169Driver, type Rtl8169DriverOptions } from './driver/r8169.ts';
+export { DeviceWrapper } from './driver/wrapper.ts';
 export { ERROR_CODES, type ErrorCode, ExoNetDriverError, NicError, WireError } from './errors.ts';
 export { createInThreadNic, DEFAULT_MAC, type InThreadNic, type InThreadNicOptions } from './nic/in-thread.ts';
 export { DirectMmio, type Mmio, type MmioTarget } from './nic/mmio.ts';
 export { PhysicalMemory } from './nic/physical-memory.ts';
 export { type ModelStats, Rtl8169Model, type Rtl8169ModelOptions } from './nic/rtl8169.ts';
+export { createWorkerNic, type WorkerNic, type WorkerNicOptions } from './nic/worker-nic.ts';
 export { Cable, LoopbackWire, NullWire } from './wire/cable.ts';
-export { type FrameSource, WIRE_FCS_BAD, type Wire, type WirePort } from './wire/wire.ts';
+export { checkFrame, TrafficGenerator, type TrafficGeneratorOptions, writeSequencedFrame } from './wire/generator.ts';
+export { PcapReader, type PcapRecord, PcapWriter } from './wire/pcap-file.ts';
+export { PcapWire } from './wire/pcap-wire.ts';
+export { openWire, parseWireSpec, WIRE_SPEC_FORMS, type WireSpec } from './wire/spec.ts';
+export { UdpWire } from './wire/udp.ts';
+export {
+  type FrameSource,
+  MIN_WIRE_FRAME,
+  padShortFrame,
+  WIRE_FCS_BAD,
+  type Wire,
+  type WirePort,
+} from './wire/wire.ts';

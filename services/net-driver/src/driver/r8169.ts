@@ -209,7 +209,10 @@ export class Rtl8169Driver implements NetDevice {
   }
 
   counters(): DeviceCounters {
-    if (this.started) this.collectMissed();
+    if (this.started) {
+      if (this.txDirty !== this.txCur) this.rtlTx();
+      this.collectMissed();
+    }
     return { ...this.stats };
   }
 

@@ -118,6 +118,14 @@ export class Rtl8169Model implements MmioTarget, WirePort {
   /** Assembly buffer for TX frames spanning several descriptors or needing padding. */
   private readonly txScratch = new Uint8Array(MAX_TX_FRAME + 64);
   private readonly words: Int32Array;
+  /**
+   * Copies of the registers the receive path reads for every frame. Only the model writes its register
+   * window (driver writes arrive through mmioWrite), so the copies are refreshed after each write and reset.
+   */
+  private rxEnabled = false;
+  private rxConfig = 0;
+  private rxMaxSize = 0;
+  private readonly macCache = new Uint8Array(6);
 
   constructor(options: Rtl8169ModelOptions) {
     if (!(options.mac instanceof Uint8Array) || options.mac.length !== 6) {
@@ -145,6 +153,7 @@ export class Rtl8169Model implements MmioTarget, WirePort {
     Atomics.store(this.r16, R.RxMaxSize >> 1, RX_MAX_SIZE_DEFAULT);
     Atomics.store(this.r32, R.TxConfig >> 2, TX_CONFIG_XID);
     Atomics.store(this.r8, R.PHYstatus, this.carrier ? PHY_LINK_UP : 0);
+    this.refreshCache();
   }
 
   /** Connects the PHY to a wire (or disconnects it with undefined). */
@@ -177,7 +186,15 @@ export class Rtl8169Model implements MmioTarget, WirePort {
     }
     let touched = 0;
     for (let i = 0; i < width; i++) touched |= this.writeByte(offset + i, (value >>> (8 * i)) & 0xff);
+    this.refreshCache();
     if (touched & TOUCH_IRQ) this.updateInterrupt();
+  }
+
+  private refreshCache(): void {
+    this.rxEnabled = (Atomics.load(this.r8, R.ChipCmd) & R.CmdRxEnb) !== 0;
+    this.rxConfig = Atomics.load(this.r32, R.RxConfig >> 2);
+    this.rxMaxSize = Atomics.load(this.r16, R.RxMaxSize >> 1);
+    for (let i = 0; i < 6; i++) this.macCache[i] = Atomics.load(this.r8, R.MAC0 + i);
   }
 
   /** Applies one byte of a register write; returns TOUCH_* flags for the work that must follow. */
@@ -283,6 +300,7 @@ export class Rtl8169Model implements MmioTarget, WirePort {
     Atomics.store(this.r32, R.RxDescAddrHigh >> 2, rxHi);
     this.txCur = this.ringBase(R.TxDescStartAddrLow);
     this.rxCur = this.ringBase(R.RxDescAddrLow);
+    this.refreshCache();
   }
 
   private writeIntrStatus(value: number): void {
@@ -330,7 +348,7 @@ export class Rtl8169Model implements MmioTarget, WirePort {
    * false, as the MAC sends PAUSE frames when its receive FIFO backs up.
    */
   get rxReady(): boolean {
-    if (!this.carrier || !(Atomics.load(this.r8, R.ChipCmd) & R.CmdRxEnb)) return false;
+    if (!this.carrier || !this.rxEnabled) return false;
     const d = this.rxCur;
     return this.memory.contains(d, DESC_SIZE) && (Atomics.load(this.words, d >> 2) & DescOwn) !== 0;
   }
@@ -443,8 +461,9 @@ export class Rtl8169Model implements MmioTarget, WirePort {
   }
 
   private bufferAddress(desc: number): number {
-    const v = this.memory.view;
-    return v.getUint32(desc + 8, true) + v.getUint32(desc + 12, true) * 2 ** 32;
+    // Plain reads: the driver wrote the address before it set OWN, which the caller has read atomically.
+    const w = this.words;
+    return (w[(desc + 8) >> 2] >>> 0) + (w[(desc + 12) >> 2] >>> 0) * 2 ** 32;
   }
 
   private nextDescriptor(desc: number, opts1: number, baseReg: number): number {
@@ -464,13 +483,13 @@ export class Rtl8169Model implements MmioTarget, WirePort {
    * dropped, MPC counts it and RDU is raised.
    */
   deliver(frame: Uint8Array, flags = 0, fcs = -1): void {
-    if (!this.carrier || !(Atomics.load(this.r8, R.ChipCmd) & R.CmdRxEnb)) {
+    if (!this.carrier || !this.rxEnabled) {
       this.stats.rxDisabled++;
       return;
     }
     const len = frame.length;
     const wireLen = len + 4;
-    const rc = Atomics.load(this.r32, R.RxConfig >> 2);
+    const rc = this.rxConfig;
     let status = 0;
     // Address filter on the destination MAC.
     if (len < 6) {
@@ -503,14 +522,14 @@ export class Rtl8169Model implements MmioTarget, WirePort {
         }
       }
     } else {
-      const r8 = this.r8;
+      const mac = this.macCache;
       if (
-        frame[0] === r8[0] &&
-        frame[1] === r8[1] &&
-        frame[2] === r8[2] &&
-        frame[3] === r8[3] &&
-        frame[4] === r8[4] &&
-        frame[5] === r8[5]
+        frame[0] === mac[0] &&
+        frame[1] === mac[1] &&
+        frame[2] === mac[2] &&
+        frame[3] === mac[3] &&
+        frame[4] === mac[4] &&
+        frame[5] === mac[5]
       ) {
         status = RxPAM;
         if (!(rc & (R.AcceptMyPhys | R.AcceptAllPhys))) {
@@ -523,7 +542,7 @@ export class Rtl8169Model implements MmioTarget, WirePort {
       }
     }
     // Length and FCS checks: error frames reach the host only with AcceptErr / AcceptRunt.
-    if (wireLen > Atomics.load(this.r16, R.RxMaxSize >> 1) || wireLen > RX_LENGTH_MASK) {
+    if (wireLen > this.rxMaxSize || wireLen > RX_LENGTH_MASK) {
       this.stats.rxOversize++;
       return;
     }
