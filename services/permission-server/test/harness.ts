@@ -6,6 +6,15 @@ import { generateHolderKey, publicJwk } from '@exonet/grant';
 import { generateToken } from '../src/auth.ts';
 import { type PermissionServer, type PermissionServerOptions, startPermissionServer } from '../src/server.ts';
 
+/** An inject() reply; `json` is the parsed body of whatever shape the route returns. */
+export interface Reply {
+  readonly status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response shapes
+  readonly json: any;
+  readonly body: string;
+  readonly headers: Record<string, unknown>;
+}
+
 export interface TestServer {
   readonly server: PermissionServer;
   readonly admin: string;
@@ -17,7 +26,7 @@ export interface TestServer {
     body?: unknown,
     token?: string | null,
     headers?: Record<string, string>,
-  ): Promise<{ status: number; json: any; body: string; headers: Record<string, unknown> }>;
+  ): Promise<Reply>;
   /** Creates a principal and returns its token. */
   principal(id: string, extra?: Record<string, unknown>): Promise<string>;
   close(): Promise<void>;
