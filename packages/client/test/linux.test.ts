@@ -24,8 +24,8 @@ let stack: NetStack;
 let http: HttpServer;
 
 beforeAll(async () => {
-  tun = await createNetnsTunnel(MAC);
-  stack = createStack({ link: tun.link, ipv4: '10.77.0.2/24' });
+  tun = await createNetnsTunnel(MAC, { ipv6: 'fd00:77::1/64' });
+  stack = createStack({ link: tun.link, ipv4: '10.77.0.2/24', ipv6: { addresses: ['fd00:77::2'] } });
   // UDP echo on port 7 (RFC 862).
   const echo = stack.bindUdp(7);
   (async () => {
@@ -53,6 +53,14 @@ describe('against the Linux stack in a network namespace', () => {
     const m = /(\d+) received/.exec(r.stdout);
     expect(Number(m?.[1] ?? 0)).toBeGreaterThanOrEqual(1);
     expect(stack.stats.icmpEchoAnswered).toBeGreaterThanOrEqual(1);
+  });
+
+  it('ping -6 resolves us by neighbour discovery and gets ICMPv6 echo replies', async () => {
+    const r = await tun.exec('ping', ['-6', '-c', '3', '-i', '0.2', '-W', '5', 'fd00:77::2']);
+    const m = /(\d+) received/.exec(r.stdout);
+    expect(Number(m?.[1] ?? 0)).toBeGreaterThanOrEqual(1);
+    expect(stack.stats.neighborAdvertisementsSent).toBeGreaterThanOrEqual(1);
+    expect(stack.stats.icmpv6EchoAnswered).toBeGreaterThanOrEqual(1);
   });
 
   it('nc -u gets its datagram echoed by the UDP echo on port 7', async () => {

@@ -38,8 +38,8 @@ export interface NetnsTunnel {
   close(): Promise<void>;
 }
 
-/** Creates the namespace, TAP and socat bridge; `mac` is our side's MAC. */
-export async function createNetnsTunnel(mac: Uint8Array): Promise<NetnsTunnel> {
+/** Creates the namespace, TAP and socat bridge; `mac` is our side's MAC; `ipv6` an address/prefix for Linux. */
+export async function createNetnsTunnel(mac: Uint8Array, opts: { ipv6?: string } = {}): Promise<NetnsTunnel> {
   const id = `${process.pid % 100000}x${counter++}`;
   const ns = `exonet-t${id}`;
   const tap = `exo${id}`.slice(0, 15);
@@ -75,8 +75,13 @@ export async function createNetnsTunnel(mac: Uint8Array): Promise<NetnsTunnel> {
     }
     if (!appeared) throw new Error(`socat did not create ${tap}`);
     await run('ip', ['link', 'set', tap, 'netns', ns]);
-    // Keep Linux's IPv6 autoconfiguration quiet: these tests speak IPv4 to us.
-    await run('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.${tap}.disable_ipv6=1`]).catch(() => {});
+    if (opts.ipv6) {
+      // nodad: usable at once, without waiting for duplicate address detection.
+      await run('ip', ['-n', ns, 'addr', 'add', opts.ipv6, 'dev', tap, 'nodad']);
+    } else {
+      // Keep Linux's IPv6 autoconfiguration quiet when the test speaks only IPv4.
+      await run('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.${tap}.disable_ipv6=1`]).catch(() => {});
+    }
     await run('ip', ['-n', ns, 'addr', 'add', `${peerIp}/24`, 'dev', tap]);
     await run('ip', ['-n', ns, 'link', 'set', tap, 'up']);
     await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
