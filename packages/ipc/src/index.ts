@@ -3,6 +3,7 @@
  * @packageDocumentation
  */
 export { atomicsDoorbell, type Doorbell, type WaitResult } from './doorbell.ts';
+export { type ChannelOptions, createChannel, DriverChannel, FrameOwner, Violation } from './driver-channel.ts';
 export { IpcError, type IpcErrorCode, IpcErrorCodes } from './errors.ts';
 export {
   CACHE_LINE,
@@ -22,5 +23,9 @@ export {
   RingId,
   ringBytes,
 } from './layout.ts';
+export { PacketPool } from './pool.ts';
 export { initRing, RingConsumer, type RingOptions, RingProducer } from './ring.ts';
+export type { ChannelHandle, ControlMessage } from './segment.ts';
+export { futexDoorbell, SharedMemory } from './shm.ts';
 export { spawnProcess, spawnWorker } from './spawn.ts';
+export { type AttachOptions, attachChannel, TaskChannel } from './task-channel.ts';

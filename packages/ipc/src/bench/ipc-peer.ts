@@ -1,0 +1,107 @@
+// The far end of each `exonet bench ipc` measurement, in a worker thread or a child process.
+import { connect } from 'node:net';
+import { parentPort, workerData } from 'node:worker_threads';
+import { atomicsDoorbell } from '../doorbell.ts';
+import { futexDoorbell, SharedMemory } from '../shm.ts';
+import { type RingPairLayout, runConsumer, runProducer } from './ring-pair.ts';
+
+interface RingJob {
+  kind: 'ring';
+  role: 'producer' | 'consumer';
+  layout: RingPairLayout;
+  count: number;
+  payload: number;
+  buffer?: SharedArrayBuffer;
+  name?: string;
+}
+interface PortJob {
+  kind: 'port';
+  count: number;
+  batch: number;
+}
+interface SocketJob {
+  kind: 'socket';
+  path: string;
+  count: number;
+  payload: number;
+}
+type Job = RingJob | PortJob | SocketJob;
+
+function ringJob(job: RingJob, reply: (m: unknown) => void, onGo: (f: () => void) => void): void {
+  const shm = job.name ? SharedMemory.open(job.name) : undefined;
+  const buffer = shm ? shm.buffer : job.buffer!;
+  const doorbell = shm ? futexDoorbell : atomicsDoorbell;
+  onGo(() => {
+    if (job.role === 'producer') runProducer(buffer, job.layout, doorbell, job.count, job.payload);
+    const sum = job.role === 'consumer' ? runConsumer(buffer, job.layout, doorbell, job.count, job.payload) : 0;
+    shm?.close();
+    reply({ done: true, sum });
+  });
+  reply({ ready: true });
+}
+
+function portJob(job: PortJob, port: NonNullable<typeof parentPort>): void {
+  let got = 0;
+  port.on('message', (m: Uint8Array | Uint8Array[]) => {
+    got += job.batch === 1 ? 1 : (m as Uint8Array).length / 64;
+    if (got >= job.count) port.postMessage({ done: true });
+  });
+  port.postMessage({ ready: true });
+}
+
+function socketJob(job: SocketJob, reply: (m: unknown) => void, onGo: (f: () => void) => void): void {
+  const socket = connect(job.path);
+  const message = Buffer.alloc(job.payload, 7);
+  socket.on('connect', () => reply({ ready: true }));
+  onGo(() => {
+    let sent = 0;
+    const pump = () => {
+      while (sent < job.count) {
+        sent++;
+        if (!socket.write(message)) {
+          socket.once('drain', pump);
+          return;
+        }
+      }
+      socket.end(() => reply({ done: true }));
+    };
+    pump();
+  });
+}
+
+function start(job: Job, reply: (m: unknown) => void, onGo: (f: () => void) => void): void {
+  if (job.kind === 'ring') ringJob(job, reply, onGo);
+  else if (job.kind === 'socket') socketJob(job, reply, onGo);
+  else portJob(job, parentPort!);
+}
+
+if (parentPort && workerData) {
+  const port = parentPort;
+  let go: (() => void) | undefined;
+  // The postMessage measurement counts every message on this port: no other listener there.
+  if ((workerData as Job).kind !== 'port') {
+    port.on('message', (m: { go?: boolean }) => {
+      if (m?.go && go) go();
+    });
+  }
+  start(
+    workerData as Job,
+    (m) => port.postMessage(m),
+    (f) => {
+      go = f;
+    },
+  );
+} else if (process.send) {
+  let go: (() => void) | undefined;
+  process.on('message', (m: { go?: boolean; job?: Job }) => {
+    if (m.job)
+      start(
+        m.job,
+        (r) => process.send!(r),
+        (f) => {
+          go = f;
+        },
+      );
+    else if (m.go && go) go();
+  });
+}

@@ -1,0 +1,165 @@
+// `exonet bench ipc`: messages per second for 64-byte messages through the ring (threads, processes) and
+// through the usual alternatives (MessagePort.postMessage one at a time and in batches of 32, a Unix domain
+// socket stream between processes), all in the same run, plus Gbit/s for 1500-byte packets through the ring.
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { SharedMemory } from '../shm.ts';
+import { spawnProcess, spawnWorker } from '../spawn.ts';
+import { initRingPair, ringPairLayout } from './ring-pair.ts';
+
+const PEER = new URL('./ipc-peer.ts', import.meta.url);
+
+interface Peer {
+  send(m: unknown): void;
+  next(): Promise<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+function workerPeer(job: unknown): Peer {
+  const w: Worker = spawnWorker(PEER, { workerData: job });
+  return {
+    send: (m) => w.postMessage(m),
+    next: async () => (await once(w, 'message'))[0] as Record<string, unknown>,
+    stop: async () => {
+      await w.terminate();
+    },
+  };
+}
+
+function processPeer(job: unknown): Peer {
+  const c: ChildProcess = spawnProcess(PEER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  c.send({ job });
+  return {
+    send: (m) => c.send(m as object),
+    next: async () => (await once(c, 'message'))[0] as Record<string, unknown>,
+    stop: async () => {
+      if (c.exitCode === null && c.signalCode === null) {
+        c.kill('SIGKILL');
+        await once(c, 'exit');
+      }
+    },
+  };
+}
+
+/** Runs producer and consumer peers from `go` until the consumer is done; messages per second. */
+async function ringRun(transport: 'thread' | 'process', count: number, payload: number): Promise<number> {
+  const layout = ringPairLayout(256, 2048);
+  let shm: SharedMemory | undefined;
+  let buffer: ArrayBufferLike;
+  if (transport === 'thread') buffer = new SharedArrayBuffer(layout.size);
+  else {
+    shm = SharedMemory.create(layout.size);
+    buffer = shm.buffer;
+  }
+  try {
+    initRingPair(buffer, layout);
+    const base = { kind: 'ring', layout, count, payload, ...(shm ? { name: shm.name } : { buffer }) };
+    const spawn = transport === 'thread' ? workerPeer : processPeer;
+    const consumer = spawn({ ...base, role: 'consumer' });
+    const producer = spawn({ ...base, role: 'producer' });
+    try {
+      await Promise.all([consumer.next(), producer.next()]);
+      const done = Promise.all([consumer.next(), producer.next()]);
+      const t0 = process.hrtime.bigint();
+      consumer.send({ go: true });
+      producer.send({ go: true });
+      await done;
+      return count / (Number(process.hrtime.bigint() - t0) / 1e9);
+    } finally {
+      await Promise.all([consumer.stop(), producer.stop()]);
+    }
+  } finally {
+    if (shm) {
+      shm.close();
+      SharedMemory.unlink(shm.name);
+    }
+  }
+}
+
+/** The main thread posts `count` 64-byte messages to a worker, one per postMessage or `batch` per postMessage. */
+async function postMessageRun(count: number, batch: number): Promise<number> {
+  const w = spawnWorker(PEER, { workerData: { kind: 'port', count, batch } });
+  try {
+    await once(w, 'message');
+    const done = once(w, 'message');
+    const message = new Uint8Array(64 * batch);
+    const t0 = process.hrtime.bigint();
+    for (let sent = 0; sent < count; sent += batch) w.postMessage(message);
+    await done;
+    return count / (Number(process.hrtime.bigint() - t0) / 1e9);
+  } finally {
+    await w.terminate();
+  }
+}
+
+/** A child process writes `count` 64-byte messages into a Unix domain socket stream; this process reads them. */
+async function unixSocketRun(count: number): Promise<number> {
+  const path = join(tmpdir(), `exonet-bench-${process.pid}-${Date.now()}.sock`);
+  const server: Server = createServer();
+  server.listen(path);
+  await once(server, 'listening');
+  const peer = processPeer({ kind: 'socket', path, count, payload: 64 });
+  try {
+    const [conn] = (await Promise.all([once(server, 'connection'), peer.next()])) as [[Socket], unknown];
+    const socket = conn[0];
+    let bytes = 0;
+    const all = new Promise<void>((resolve) => {
+      socket.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (bytes >= count * 64) resolve();
+      });
+    });
+    const t0 = process.hrtime.bigint();
+    peer.send({ go: true });
+    await all;
+    const rate = count / (Number(process.hrtime.bigint() - t0) / 1e9);
+    socket.destroy();
+    return rate;
+  } finally {
+    await peer.stop();
+    server.close();
+    rmSync(path, { force: true });
+  }
+}
+
+const round = (x: number, digits = 0) => Number(x.toFixed(digits));
+
+/** Runs every measurement once, side by side, and returns the figures and their ratios. */
+export async function run(options: { quick: boolean; log: (line: string) => void }): Promise<Record<string, unknown>> {
+  const { quick, log } = options;
+  const n = quick
+    ? { ring: 20_000, port: 5_000, batched: 20_000, socket: 5_000, big: 5_000 }
+    : { ring: 5_000_000, port: 300_000, batched: 3_000_000, socket: 300_000, big: 1_000_000 };
+  log(`ipc benchmark${quick ? ' (quick)' : ''}: 64-byte messages (descriptor + payload copy)`);
+  const ringThread = await ringRun('thread', n.ring, 64);
+  log(`  ring, threads:             ${round(ringThread).toLocaleString()} msgs/s`);
+  const ringProcess = await ringRun('process', n.ring, 64);
+  log(`  ring, processes:           ${round(ringProcess).toLocaleString()} msgs/s`);
+  const port = await postMessageRun(n.port, 1);
+  log(`  postMessage, one at a time: ${round(port).toLocaleString()} msgs/s`);
+  const batched = await postMessageRun(n.batched, 32);
+  log(`  postMessage, batches of 32: ${round(batched).toLocaleString()} msgs/s`);
+  const socket = await unixSocketRun(n.socket);
+  log(`  Unix socket, processes:    ${round(socket).toLocaleString()} msgs/s`);
+  const big = await ringRun('thread', n.big, 1500);
+  const gbps = (big * 1500 * 8) / 1e9;
+  log(`  ring, threads, 1500 bytes: ${round(big).toLocaleString()} msgs/s = ${round(gbps, 2)} Gbit/s`);
+  return {
+    ring_thread_msgs_per_s: round(ringThread),
+    ring_process_msgs_per_s: round(ringProcess),
+    postmessage_msgs_per_s: round(port),
+    postmessage_batched_msgs_per_s: round(batched),
+    unix_socket_msgs_per_s: round(socket),
+    ring_thread_gbps_1500: round(gbps, 3),
+    ratio_ring_thread_vs_postmessage: round(ringThread / port, 1),
+    ratio_ring_thread_vs_postmessage_batched: round(ringThread / batched, 1),
+    ratio_ring_process_vs_unix_socket: round(ringProcess / socket, 1),
+    messages: n,
+    quick,
+  };
+}
