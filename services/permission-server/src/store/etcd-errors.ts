@@ -3,15 +3,17 @@
  * whose etcd cluster has lost quorum refuses writes (and linearizable reads) clearly instead of hanging or
  * answering from stale state.
  */
+import { ServerError } from '../errors.ts';
 
-/** etcd is unreachable, has no quorum, or did not answer within the call deadline. */
-export class StoreUnavailableError extends Error {
-  readonly code = 'EXO_ERR_STORE_UNAVAILABLE';
-  /** HTTP status the server answers with. */
-  readonly statusCode = 503;
+/**
+ * etcd is unreachable, has no quorum, or did not answer within the call deadline. A {@link ServerError} with
+ * code EXO_ERR_STORE_UNAVAILABLE, so the HTTP layer answers 503 with that code.
+ */
+export class StoreUnavailableError extends ServerError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('EXO_ERR_STORE_UNAVAILABLE', message);
     this.name = 'StoreUnavailableError';
+    if (options?.cause !== undefined) Object.defineProperty(this, 'cause', { value: options.cause });
   }
 }
 
@@ -36,7 +38,6 @@ export class StoreUsageError extends Error {
 
 /** A compare-and-set loop gave up after too many concurrent modifications. */
 export class StoreContentionError extends StoreUnavailableError {
-  override readonly code = 'EXO_ERR_STORE_UNAVAILABLE';
   constructor(what: string, attempts: number) {
     super(`etcd store: ${what} still contended after ${attempts} attempts; retry later`);
     this.name = 'StoreContentionError';
