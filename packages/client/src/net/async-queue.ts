@@ -37,6 +37,10 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     if (this.#closed) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve) => this.#waiters.push({ resolve }));
   }
+  /** Removes and returns the queued items. */
+  drain(): T[] {
+    return this.#items.splice(0);
+  }
   /** Ends iteration for waiting and future consumers (queued items are still delivered). */
   close(): void {
     this.#closed = true;

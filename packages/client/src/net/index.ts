@@ -9,6 +9,8 @@ export type { Clock, TimerHandle } from './clock.ts';
 export { ManualClock, systemClock } from './clock.ts';
 export type { NetErrorCode } from './errors.ts';
 export { NetError } from './errors.ts';
+export type { ExampleServices, ExampleServicesOptions } from './example-services.ts';
+export { startExampleServices } from './example-services.ts';
 export type { FaultLinkOptions, FaultPlan, FaultStats } from './fault-link.ts';
 export { FaultInjectingLink } from './fault-link.ts';
 export type { FrameHandler, FrameLink } from './frame-link.ts';

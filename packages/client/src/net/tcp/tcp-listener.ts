@@ -46,10 +46,11 @@ export class TcpListener implements AsyncIterable<TcpSocket> {
     return s;
   }
 
-  /** Stops listening (established connections stay open). */
+  /** Stops listening. Accepted connections stay open; established ones nobody accepted yet are reset. */
   close(): void {
     if (this.#queue.closed) return;
     this.#queue.close();
+    for (const s of this.#queue.drain()) s.abort();
     this.onClose();
   }
 

@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { startExampleServices } from '../src/net/index.ts';
+import { createSim } from './helpers/sim.ts';
+
+describe('example services', () => {
+  it('echo UDP datagrams on port 7 and serve the HTTP page on port 80', async () => {
+    const sim = createSim();
+    const services = startExampleServices(sim.b);
+    const client = sim.a.bindUdp(40000);
+    client.send(new TextEncoder().encode('echo me'), '10.0.0.2', 7);
+    let echoed: string | null = null;
+    client.receive().then((d) => {
+      echoed = d ? `${new TextDecoder().decode(d.data)} from ${d.srcText}:${d.srcPort}` : 'none';
+    });
+    await sim.until(() => echoed !== null);
+    expect(echoed).toBe('echo me from 10.0.0.2:7');
+    expect(services.echoed).toBe(1);
+    let page: string | null = null;
+    sim.a.tcpConnect('10.0.0.2', 80).then(async (s) => {
+      await s.write('GET /status HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n');
+      page = new TextDecoder().decode(await s.readAll());
+    });
+    await sim.until(() => page !== null);
+    expect(page).toContain('hello from the exonet task at 10.0.0.2: GET /status');
+    services.close();
+    sim.close();
+  });
+});
