@@ -6,3 +6,4 @@
  * @packageDocumentation
  */
 export * from './net/index.ts';
+export { type ConnectOptions, DriverConnection, DriverRefusal, type TxCounters } from './driver-connection.ts';

@@ -1,0 +1,445 @@
+import type { Program } from '@exonet/bpf';
+import type { KeySet, RevocationSet } from '@exonet/grant';
+import { type ChannelHandle, createChannel } from '@exonet/ipc';
+import { TxStatus } from '@exonet/protocol';
+import { extractFlowKey, FlowKey, FlowKeyStatus, formatMac, IpProtocol } from '@exonet/wire';
+import type { NetDevice } from '../driver/net-device.ts';
+import { Conntrack, type ConntrackOptions, TrackVerdict } from './conntrack.ts';
+import { type Demux, LinearDemux } from './demux.ts';
+import { compileFilter } from './filter-engine.ts';
+import { Firewall } from './firewall.ts';
+import { FragmentTracker } from './fragments.ts';
+import { GrantTable, type InstalledGrant, type RemovalCause } from './grant-table.ts';
+import { type SessionHost, TaskSession } from './task-session.ts';
+
+/** How the core is put together; everything but the device and the issuer's keys has a default. */
+export interface CoreOptions {
+  /** This driver's id (grants' `aud`). */
+  readonly driverId: string;
+  readonly device: NetDevice;
+  /** The issuer's key set (from its JWKS); undefined until fetched. */
+  readonly keys: () => KeySet | undefined;
+  /** The revocation list the driver follows (the feed follower applies verified lists to it). */
+  readonly revocations: RevocationSet;
+  /**
+   * False while the revocation feed is older than the staleness bound: the core then fails closed (task
+   * filters suspended, no task frame sent; the system firewall stays). Default: always fresh.
+   */
+  readonly feedFresh?: () => boolean;
+  readonly firewall?: Firewall;
+  readonly clockToleranceSec?: number;
+  /** A grant living longer than this is refused (the staleness bound, so fail-closed can bound damage). */
+  readonly maxLifetimeSec?: number;
+  readonly issuer?: string;
+  /** Whether two programs may overlap (exclusivity); default: conservatively yes. */
+  readonly mayOverlap?: (a: Program, b: Program) => boolean;
+  /** The receive demultiplexer; default linear. */
+  readonly demux?: Demux;
+  readonly conntrack?: ConntrackOptions;
+  /** Most tasks attached at once. */
+  readonly maxTasks?: number;
+  /** Milliseconds since the epoch. */
+  readonly now?: () => number;
+  /** Test hook: runs after a task's frame is copied into the NIC buffer and before the layers judge it. */
+  readonly afterTxCopy?: (task: TaskSession, poolOffset: number) => void;
+}
+
+/** Options of one attach. */
+export interface AttachRequest {
+  /** The principal the task runs as: the launcher's word (the kernel's, in a microkernel). */
+  readonly principal: string;
+  readonly transport?: 'thread' | 'process';
+  /** Frames in the task's packet pool (default 256). */
+  readonly frameCount?: number;
+}
+
+/** Counters of the whole core (monotonic). */
+export interface CoreCounters {
+  rxFrames: number;
+  /** Frames delivered to at least one task. */
+  rxClaimed: number;
+  /** Frames no task accepted (dropped, or given to system-layer monitor grants). */
+  rxUnclaimed: number;
+  rxMonitor: number;
+  rxFirewallDenied: number;
+  rxSuspended: number;
+  /** Copies delivered (one frame to three tasks counts three). */
+  rxCopies: number;
+  rxViaConntrack: number;
+  rxViaFragment: number;
+  txFrames: number;
+  txSent: number;
+  txDenied: number;
+  filterRuns: number;
+}
+
+const NONE = -1;
+
+/**
+ * The exokernel core of one driver: RX demultiplexing into task queues, layered TX filtering on the NIC's own
+ * copy of each frame, the grant table, connection tracking. Single-threaded: call {@link poll} from the
+ * thread that owns the device (the driver service does, from its loop).
+ */
+export class ExokernelCore implements SessionHost {
+  readonly driverId: string;
+  readonly device: NetDevice;
+  readonly grants: GrantTable;
+  readonly firewall: Firewall;
+  readonly conntrack: Conntrack;
+  readonly fragments = new FragmentTracker();
+  readonly counters: CoreCounters = {
+    rxFrames: 0,
+    rxClaimed: 0,
+    rxUnclaimed: 0,
+    rxMonitor: 0,
+    rxFirewallDenied: 0,
+    rxSuspended: 0,
+    rxCopies: 0,
+    rxViaConntrack: 0,
+    rxViaFragment: 0,
+    txFrames: 0,
+    txSent: 0,
+    txDenied: 0,
+    filterRuns: 0,
+  };
+  readonly mac: string;
+  readonly maxFrameSize: number;
+
+  readonly #o: CoreOptions;
+  readonly #now: () => number;
+  readonly #demux: Demux;
+  /** System-layer RX grants: monitors of frames no task accepted. */
+  #monitors: InstalledGrant[] = [];
+  /** TX grants per task, split by layer. */
+  readonly #txTask = new Map<number, InstalledGrant[]>();
+  readonly #txUser = new Map<string, InstalledGrant[]>();
+  readonly #sessions: (TaskSession | undefined)[];
+  readonly #live = new Set<TaskSession>();
+  readonly #freeIds: number[] = [];
+  #nextId = 0;
+  /** Per task: the epoch of the last frame delivered to it, so a frame reaches a task once. */
+  readonly #stamp: Float64Array;
+  #epoch = 0;
+  /** Tasks that got the current frame (for fragment tracking). */
+  readonly #got: Int32Array;
+  #gotCount = 0;
+  #frame: Uint8Array = new Uint8Array(0);
+  #length = 0;
+  readonly #key = new FlowKey();
+  readonly #scratch = new FlowKey();
+  #wasSuspended = false;
+  #lastTimers = 0;
+
+  constructor(options: CoreOptions) {
+    this.#o = options;
+    this.driverId = options.driverId;
+    this.device = options.device;
+    this.#now = options.now ?? Date.now;
+    this.#demux = options.demux ?? new LinearDemux();
+    this.firewall = options.firewall ?? new Firewall();
+    this.conntrack = new Conntrack(options.conntrack);
+    this.mac = formatMac(options.device.macAddress());
+    this.maxFrameSize = options.device.capabilities.maxFrameSize;
+    const maxTasks = options.maxTasks ?? 16_384;
+    this.#sessions = new Array(maxTasks).fill(undefined);
+    this.#stamp = new Float64Array(maxTasks);
+    this.#got = new Int32Array(maxTasks);
+    this.grants = new GrantTable({
+      driverId: options.driverId,
+      keys: options.keys,
+      revocations: options.revocations,
+      clockToleranceSec: options.clockToleranceSec,
+      maxLifetimeSec: options.maxLifetimeSec,
+      issuer: options.issuer,
+      now: () => Math.floor(this.#now() / 1000),
+      compile: compileFilter,
+      mayOverlap: options.mayOverlap ?? (() => true),
+      suspended: () => this.suspended(),
+    });
+    this.grants.onChange((g, change) => this.#grantChanged(g, change));
+  }
+
+  /** True while the core fails closed. */
+  suspended(): boolean {
+    return this.#o.feedFresh !== undefined && !this.#o.feedFresh();
+  }
+
+  /** Attached tasks. */
+  sessions(): TaskSession[] {
+    return [...this.#live];
+  }
+
+  session(id: number): TaskSession | undefined {
+    return this.#sessions[id];
+  }
+
+  /**
+   * Attaches a task: creates its channel and session. Give `handle` to the task (worker data, or the shared
+   * memory name for a process); it attaches its end with @exonet/ipc's attachChannel and starts with HELLO.
+   */
+  attach(request: AttachRequest): { session: TaskSession; handle: ChannelHandle } {
+    if (typeof request.principal !== 'string' || request.principal === '') {
+      throw new TypeError('attach: expected a principal');
+    }
+    const id = this.#freeIds.pop() ?? this.#nextId++;
+    if (id >= this.#sessions.length) throw new RangeError(`attach: at most ${this.#sessions.length} tasks`);
+    const channel = createChannel({
+      transport: request.transport ?? 'thread',
+      frameCount: request.frameCount ?? 256,
+      onDisconnect: () => queueMicrotask(() => this.detach(id)),
+    });
+    const session = new TaskSession(id, request.principal, channel, this.#now());
+    this.#sessions[id] = session;
+    this.#stamp[id] = 0;
+    this.#live.add(session);
+    return { session, handle: channel.handle };
+  }
+
+  /**
+   * Detaches a task (it left, died, or broke the protocol): every grant, flow, fragment entry and buffer of
+   * it goes at once.
+   */
+  detach(id: number): void {
+    const s = this.#sessions[id];
+    if (s === undefined) return;
+    this.#sessions[id] = undefined;
+    this.#live.delete(s);
+    this.grants.removeTask(id);
+    this.conntrack.removeTask(id);
+    this.fragments.removeTask(id);
+    s.channel.close();
+    this.#freeIds.push(id);
+  }
+
+  /**
+   * One turn of the driver: control requests, received frames, frames to send, timers.
+   * @returns how much work was done (0 when idle)
+   */
+  poll(rxBudget = 64): number {
+    let work = 0;
+    const now = this.#now();
+    if (now - this.#lastTimers >= 100) work += this.#timers(now);
+    for (const s of this.#live) {
+      if (s.channel.connected) work += s.serviceControl(this);
+      // The task closed its end (or broke the protocol): everything of it goes now.
+      else queueMicrotask(() => this.detach(s.id));
+    }
+    work += this.device.receive(this.#onFrame, rxBudget);
+    work += this.#transmit();
+    for (const s of this.#live) s.channel.flush();
+    return work;
+  }
+
+  // ---------------------------------------------------------------- receive
+
+  /** Bound once: the device lends each received frame here. */
+  readonly #onFrame = (frame: Uint8Array, length: number): void => {
+    const c = this.counters;
+    c.rxFrames++;
+    if (this.firewall.size > 0 && !this.firewall.allowsRx(frame, length)) {
+      c.rxFirewallDenied++;
+      return;
+    }
+    if (this.suspended()) {
+      c.rxSuspended++;
+      return;
+    }
+    this.#epoch++;
+    this.#gotCount = 0;
+    this.#frame = frame;
+    this.#length = length;
+    if (this.#demux.size > 0) this.#demux.candidates(frame, length, this.#visit);
+    const key = this.#key;
+    const status = extractFlowKey(frame, key, length);
+    const now = this.#now();
+    if (status === FlowKeyStatus.OK) {
+      let owner = this.conntrack.size > 0 ? this.conntrack.receive(frame, length, key, now) : NONE;
+      if (owner === NONE && (key.protocol === IpProtocol.ICMP || key.protocol === IpProtocol.ICMPV6)) {
+        owner = this.conntrack.icmpErrorOwner(frame, length, key, this.#scratch, now);
+      }
+      if (owner !== NONE && this.#deliver(owner)) c.rxViaConntrack++;
+      if (key.fragId >= 0 && key.moreFragments && this.#gotCount > 0) {
+        const entry = this.fragments.begin(key, now);
+        for (let i = 0; i < this.#gotCount; i++) this.fragments.add(entry, this.#got[i]);
+      }
+    } else if (status === FlowKeyStatus.FRAGMENT) {
+      this.fragments.follow(key, now, this.#deliverFragment);
+    }
+    if (this.#gotCount > 0) {
+      c.rxClaimed++;
+      return;
+    }
+    c.rxUnclaimed++;
+    const monitors = this.#monitors;
+    for (let i = 0; i < monitors.length; i++) {
+      const m = monitors[i];
+      c.filterRuns++;
+      if (m.filter(frame, length, length) !== 0 && this.#deliver(m.task)) c.rxMonitor++;
+    }
+  };
+
+  readonly #visit = (g: InstalledGrant): void => {
+    if (this.#stamp[g.task] === this.#epoch || g.claims.layer === 'system') return;
+    this.counters.filterRuns++;
+    if (g.filter(this.#frame, this.#length, this.#length) !== 0) this.#deliver(g.task);
+  };
+
+  readonly #deliverFragment = (task: number): void => {
+    if (this.#deliver(task)) this.counters.rxViaFragment++;
+  };
+
+  /** Copies the current frame into a task's RX queue, once per frame. */
+  #deliver(task: number): boolean {
+    if (this.#stamp[task] === this.#epoch) return false;
+    this.#stamp[task] = this.#epoch;
+    const s = this.#sessions[task];
+    if (s === undefined) return false;
+    this.#got[this.#gotCount++] = task;
+    const ch = s.channel;
+    const offset = ch.takeRxBuffer();
+    if (offset < 0) {
+      s.counters.rxQueueFull++;
+      return false;
+    }
+    const length = Math.min(this.#length, ch.pool.frameSize);
+    ch.pool.bytes.set(this.#frame.subarray(0, length), offset);
+    ch.deliverRx(offset, length);
+    s.counters.rxDelivered++;
+    this.counters.rxCopies++;
+    return true;
+  }
+
+  // ---------------------------------------------------------------- transmit
+
+  #transmit(): number {
+    const device = this.device;
+    let sent = 0;
+    let handled = 0;
+    for (const s of this.#live) {
+      const ch = s.channel;
+      if (!ch.connected) continue;
+      for (;;) {
+        // Take a NIC buffer before the task's frame, so a full TX ring leaves the frame queued at the task.
+        const buf = device.txAcquire();
+        if (buf === null) break;
+        const offset = ch.nextTx();
+        if (offset < 0) {
+          device.txDiscard();
+          break;
+        }
+        handled++;
+        this.counters.txFrames++;
+        const length = ch.txLength;
+        if (length > buf.length) {
+          device.txDiscard();
+          ch.completeTx(offset, TxStatus.INVALID);
+          continue;
+        }
+        // The one copy: task memory straight into the NIC's buffer, which the NIC does not own yet. The
+        // layers judge this copy, so whatever the task writes into its own frame from now on is irrelevant.
+        buf.set(ch.pool.bytes.subarray(offset, offset + length));
+        this.#o.afterTxCopy?.(s, offset);
+        const verdict = this.#judge(s, buf, length);
+        if (verdict === TxStatus.SENT) {
+          device.txSubmit(length);
+          s.counters.txSent++;
+          this.counters.txSent++;
+          sent++;
+        } else {
+          device.txDiscard();
+          this.counters.txDenied++;
+        }
+        ch.completeTx(offset, verdict);
+      }
+    }
+    if (sent > 0) device.txCommit();
+    return handled;
+  }
+
+  /** The TX layers, in order; returns SENT or the status naming the layer that refused. */
+  #judge(s: TaskSession, frame: Uint8Array, length: number): number {
+    const k = s.counters;
+    if (this.suspended()) {
+      k.txSuspended++;
+      return TxStatus.SUSPENDED;
+    }
+    if (!anyAccepts(this.#txTask.get(s.id), frame, length)) {
+      k.txDeniedTask++;
+      return TxStatus.DENIED_TASK;
+    }
+    const user = this.#txUser.get(s.principal);
+    if (user !== undefined && !anyAccepts(user, frame, length)) {
+      k.txDeniedUser++;
+      return TxStatus.DENIED_USER;
+    }
+    if (!this.firewall.allowsTx(frame, length)) {
+      k.txDeniedFirewall++;
+      return TxStatus.DENIED_FIREWALL;
+    }
+    const key = this.#key;
+    const status = extractFlowKey(frame, key, length);
+    if (status === FlowKeyStatus.TRUNCATED && key.l3Offset >= 0) {
+      k.txDeniedConntrack++;
+      return TxStatus.DENIED_CONNTRACK;
+    }
+    if (status === FlowKeyStatus.OK && this.conntrack.transmit(frame, length, key, s.id, this.#now()) !== TrackVerdict.OK) {
+      k.txDeniedConntrack++;
+      return TxStatus.DENIED_CONNTRACK;
+    }
+    return TxStatus.SENT;
+  }
+
+  // ---------------------------------------------------------------- grants and timers
+
+  #grantChanged(g: InstalledGrant, change: 'installed' | RemovalCause): void {
+    const c = g.claims;
+    if (c.dir === 'rx') {
+      if (c.layer === 'system') {
+        this.#monitors = change === 'installed' ? [...this.#monitors, g] : this.#monitors.filter((m) => m !== g);
+      } else if (change === 'installed') this.#demux.add(g);
+      else this.#demux.remove(g);
+    } else {
+      const [map, key] = c.layer === 'user' ? [this.#txUser, c.sub] : [this.#txTask, g.task];
+      const list = (map as Map<unknown, InstalledGrant[]>).get(key) ?? [];
+      const next = change === 'installed' ? [...list, g] : list.filter((x) => x !== g);
+      if (next.length === 0) (map as Map<unknown, InstalledGrant[]>).delete(key);
+      else (map as Map<unknown, InstalledGrant[]>).set(key, next);
+    }
+    if (change !== 'installed' && change !== 'uninstalled' && change !== 'replaced' && change !== 'task-gone') {
+      this.#sessions[g.task]?.event({ event: 'grant-removed', jti: g.jti, cause: change });
+    }
+  }
+
+  /** Expiry, flow timeouts and fail-closed transitions. */
+  #timers(now: number): number {
+    this.#lastTimers = now;
+    const removed = this.grants.expire(Math.floor(now / 1000)).length;
+    this.conntrack.expire(now);
+    const suspended = this.suspended();
+    if (suspended !== this.#wasSuspended) {
+      this.#wasSuspended = suspended;
+      for (const s of this.#live) {
+        s.event(
+          suspended ? { event: 'suspended', reason: 'the revocation feed is stale: failing closed' } : { event: 'resumed' },
+        );
+      }
+    }
+    return removed;
+  }
+
+  /** Removes the grants the revocation set now revokes; call after the follower applied a list. */
+  applyRevocations(): number {
+    return this.grants.applyRevocations().length;
+  }
+
+  /** Detaches every task and stops nothing else (the device belongs to the caller). */
+  close(): void {
+    for (const s of [...this.#live]) this.detach(s.id);
+  }
+}
+
+function anyAccepts(grants: readonly InstalledGrant[] | undefined, frame: Uint8Array, length: number): boolean {
+  if (grants === undefined) return false;
+  for (let i = 0; i < grants.length; i++) if (grants[i].filter(frame, length, length) !== 0) return true;
+  return false;
+}
