@@ -58,6 +58,11 @@ export interface EtcdStoreOptions {
   readonly dialTimeoutMs?: number;
   /** Tuning of the revocation watches. */
   readonly watch?: RevocationWatchOptions;
+  /**
+   * Instrumentation: called the moment a revocation by this replica is committed (durable in etcd and
+   * numbered), before its grants are marked. The revocation benchmark measures from here.
+   */
+  readonly onRevocationCommitted?: (entry: RevocationEntry) => void;
 }
 
 const policyKinds: readonly PolicyKind[] = ['principals', 'groups', 'rules', 'drivers'];
@@ -487,6 +492,11 @@ export class EtcdStore implements Store {
       'revoke',
     );
     const seq = res.revision;
+    try {
+      this.options.onRevocationCommitted?.({ ...record, seq });
+    } catch {
+      // instrumentation must never fail a revocation
+    }
     // Step 2: mark matching grants and release their claims (read after step 1, so every grant issued
     // before the record existed is seen).
     await this.markRevoked(record, seq);

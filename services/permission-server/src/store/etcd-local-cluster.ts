@@ -1,0 +1,245 @@
+/**
+ * A real etcd cluster on loopback for tests, benchmarks and local experiments: N members (default 3) with temporary data directories, free
+ * ports, a unique cluster token and fast election settings. Members can be killed and restarted one by one
+ * or all at once; `stop()` always kills every process and removes the data directories (and an exit hook
+ * kills them too if a test run dies before `stop()`).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Where the etcd binary lives (Debian's etcd-server); override with EXONET_ETCD_BIN. */
+const etcdBinary = process.env.EXONET_ETCD_BIN ?? '/usr/bin/etcd';
+
+/** Every process any harness started in this process, killed on exit as a last resort. */
+const livePids = new Set<number>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const pid of livePids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  });
+}
+
+/** Asks the kernel for a free TCP port on loopback (the port is released again before etcd binds it). */
+async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** One member of the cluster. */
+export interface EtcdMember {
+  readonly name: string;
+  readonly clientUrl: string;
+  readonly peerUrl: string;
+  readonly dataDir: string;
+  readonly logFile: string;
+}
+
+/** Options of {@link EtcdCluster.start}. */
+export interface EtcdClusterOptions {
+  /** Number of members (default 3). */
+  readonly size?: number;
+  /** Raft heartbeat in ms (default 50: fast failover for tests). */
+  readonly heartbeatMs?: number;
+  /** Election timeout in ms (default 500). */
+  readonly electionMs?: number;
+  /** How long to wait for the cluster to become healthy (default 30 s). */
+  readonly startTimeoutMs?: number;
+}
+
+/** A running (or partly killed) etcd cluster. */
+export class EtcdCluster {
+  private readonly processes: (ChildProcess | null)[];
+
+  private constructor(
+    readonly members: readonly EtcdMember[],
+    private readonly root: string,
+    private readonly token: string,
+    private readonly options: Required<EtcdClusterOptions>,
+  ) {
+    this.processes = members.map(() => null);
+  }
+
+  /** Client URLs of every member, in member order (what a store or `--store etcd:` takes). */
+  get endpoints(): string[] {
+    return this.members.map((m) => m.clientUrl);
+  }
+
+  /**
+   * Starts a fresh cluster and waits until every member reports healthy. Retries with new ports if a port
+   * was taken between choosing and binding it.
+   */
+  static async start(options: EtcdClusterOptions = {}): Promise<EtcdCluster> {
+    installExitHook();
+    const opts: Required<EtcdClusterOptions> = {
+      size: options.size ?? 3,
+      heartbeatMs: options.heartbeatMs ?? 50,
+      electionMs: options.electionMs ?? 500,
+      startTimeoutMs: options.startTimeoutMs ?? 30_000,
+    };
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const root = mkdtempSync(join(tmpdir(), 'exonet-etcd-'));
+      const members: EtcdMember[] = [];
+      for (let i = 0; i < opts.size; i++) {
+        const name = `m${i}`;
+        members.push({
+          name,
+          clientUrl: `http://127.0.0.1:${await freePort()}`,
+          peerUrl: `http://127.0.0.1:${await freePort()}`,
+          dataDir: join(root, name),
+          logFile: join(root, `${name}.log`),
+        });
+      }
+      const cluster = new EtcdCluster(members, root, `exonet-${randomBytes(6).toString('hex')}`, opts);
+      try {
+        for (let i = 0; i < members.length; i++) cluster.spawnMember(i);
+        await cluster.waitHealthy(opts.startTimeoutMs);
+        return cluster;
+      } catch (err) {
+        lastError = err;
+        await cluster.stop();
+      }
+    }
+    throw new Error(`etcd cluster did not start: ${lastError instanceof Error ? lastError.message : lastError}`);
+  }
+
+  private spawnMember(i: number): void {
+    const m = this.members[i];
+    const initialCluster = this.members.map((x) => `${x.name}=${x.peerUrl}`).join(',');
+    const log = openSync(m.logFile, 'a');
+    const child = spawn(
+      etcdBinary,
+      [
+        '--name',
+        m.name,
+        '--data-dir',
+        m.dataDir,
+        '--listen-client-urls',
+        m.clientUrl,
+        '--advertise-client-urls',
+        m.clientUrl,
+        '--listen-peer-urls',
+        m.peerUrl,
+        '--initial-advertise-peer-urls',
+        m.peerUrl,
+        '--initial-cluster',
+        initialCluster,
+        // A restarted member has its data dir and ignores these, so "new" is right for every start.
+        '--initial-cluster-state',
+        'new',
+        '--initial-cluster-token',
+        this.token,
+        '--heartbeat-interval',
+        String(this.options.heartbeatMs),
+        '--election-timeout',
+        String(this.options.electionMs),
+        '--snapshot-count',
+        '10000',
+        '--logger',
+        'zap',
+        '--log-level',
+        'warn',
+      ],
+      { stdio: ['ignore', log, log] },
+    );
+    closeSync(log);
+    if (child.pid !== undefined) livePids.add(child.pid);
+    child.once('exit', () => {
+      if (child.pid !== undefined) livePids.delete(child.pid);
+      if (this.processes[i] === child) this.processes[i] = null;
+    });
+    this.processes[i] = child;
+  }
+
+  /** True while member `i`'s process runs. */
+  isRunning(i: number): boolean {
+    return this.processes[i] !== null;
+  }
+
+  /** Kills member `i` (SIGKILL by default: a crash, not a clean shutdown) and waits until it is gone. */
+  async killMember(i: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.processes[i];
+    if (!child) return;
+    const exited = new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once('exit', () => resolve());
+    });
+    child.kill(signal);
+    await exited;
+    this.processes[i] = null;
+  }
+
+  /** Restarts member `i` on its old ports and data directory. Does not wait for health. */
+  startMember(i: number): void {
+    if (this.processes[i]) return;
+    this.spawnMember(i);
+  }
+
+  /** Kills every member. */
+  async killAll(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    await Promise.all(this.members.map((_, i) => this.killMember(i, signal)));
+  }
+
+  /** Restarts every stopped member and waits until all are healthy. */
+  async startAll(timeoutMs = this.options.startTimeoutMs): Promise<void> {
+    for (let i = 0; i < this.members.length; i++) this.startMember(i);
+    await this.waitHealthy(timeoutMs);
+  }
+
+  /** Whether member `i` answers /health with a leader and no alarm. */
+  async memberHealthy(i: number): Promise<boolean> {
+    try {
+      const res = await fetch(`${this.members[i].clientUrl}/health`, { signal: AbortSignal.timeout(2000) });
+      if (!res.ok) return false;
+      const body = (await res.json()) as { health?: string };
+      return body.health === 'true';
+    } catch {
+      return false;
+    }
+  }
+
+  /** Waits until every running member is healthy (rejects after `timeoutMs` with the members' log tails). */
+  async waitHealthy(timeoutMs = this.options.startTimeoutMs): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const running = this.members.map((_, i) => i).filter((i) => this.isRunning(i));
+      if (running.length === 0) throw new Error('no etcd member is running');
+      const health = await Promise.all(running.map((i) => this.memberHealthy(i)));
+      if (health.every(Boolean)) return;
+      if (Date.now() > deadline) {
+        const tails = this.members
+          .map((m) => `${m.name}: ${existsSync(m.logFile) ? readFileSync(m.logFile, 'utf8').slice(-600) : ''}`)
+          .join('\n');
+        throw new Error(`etcd members not healthy within ${timeoutMs} ms\n${tails}`);
+      }
+      await sleep(100);
+    }
+  }
+
+  /** Kills every member and removes the data directories. Safe to call twice. */
+  async stop(): Promise<void> {
+    await this.killAll();
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
