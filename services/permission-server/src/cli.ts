@@ -8,8 +8,11 @@ import type { Command } from 'commander';
 import { PermissionClient } from './client.ts';
 import type { PermissionServerOptions } from './server.ts';
 
-/** Benchmarks of this package (`exonet bench grants`). */
-export const benchmarks = { grants: () => import('./bench/grants.ts') };
+/** Benchmarks of this package (`exonet bench grants`, `exonet bench revocation`). */
+export const benchmarks = {
+  grants: () => import('./bench/grants.ts'),
+  revocation: () => import('./bench/revocation.ts'),
+};
 
 interface ServerFlags {
   store?: string;
