@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
+import { registerNicCommands } from './commands/nic.ts';
 
 /** Adds this package's subcommands to the `exonet` command line. */
-export function registerCommands(_program: Command): void {}
+export function registerCommands(program: Command): void {
+  registerNicCommands(program);
+}
 
 /** `exonet bench nic`: frames per second through the RTL8169 model and its driver. */
 export const benchmarks = { nic: () => import('./bench/nic.ts') };

@@ -18,9 +18,16 @@ export class LocalInterruptLine implements InterruptLine {
   private handler: (() => void) | null = null;
   private pending = false;
   private closed = false;
+  /** The last error a handler threw (an interrupt handler has nobody to throw to). */
+  lastError: unknown;
   private readonly run = (): void => {
     this.pending = false;
-    if (!this.closed) this.handler?.();
+    if (this.closed) return;
+    try {
+      this.handler?.();
+    } catch (err) {
+      this.lastError = err;
+    }
   };
 
   /** The model side: assert the line. */
