@@ -91,6 +91,11 @@ export async function startPermissionServer(options: PermissionServerOptions = {
     const kek = options.kek ?? loadKek(options.kekFile ?? (sqliteDir ? join(sqliteDir, 'kek') : undefined));
     const keys = new KeyManager(store, kek, { publishDelaySec: options.publishDelaySec, toleranceSec: tolerance });
     await keys.init(system);
+    // A shared store (etcd) reports key changes made by any replica: reload at once, so every replica
+    // publishes the same JWKS and signs with the one active key (the 10 s tick below is the fallback).
+    (store as { watchKeys?: (onChange: () => void) => () => void }).watchKeys?.(() => {
+      keys.reload().catch(() => {});
+    });
     const adminToken = await bootstrapAdmin(
       store,
       options.adminToken,

@@ -81,6 +81,37 @@ describe('permission-server replicas on a 3-member etcd cluster', () => {
     expect(await onB.install(granted.json.grant)).toMatchObject({ ok: false, code: 'EXO_ERR_GRANT_REVOKED' });
   });
 
+  it('rotates keys cluster-wide: concurrent rotations leave one active key that every replica signs with', async () => {
+    const rotated = await Promise.all(
+      [0, 1].map((i) => api(replicas.urls[i], 'POST', '/v1/keys/rotate', {}, replicas.admin)),
+    );
+    for (const r of rotated) expect(r.status, r.body).toBe(201);
+    const activeKid = async (i: number) => {
+      const r = await api(replicas.urls[i], 'GET', '/v1/keys', undefined, replicas.admin);
+      const active = (r.json.items as { kid: string; state: string }[]).filter((k) => k.state === 'active');
+      return active.length === 1 ? active[0].kid : undefined;
+    };
+    let kid: string | undefined;
+    await waitFor(
+      async () => {
+        const kids = await Promise.all(replicas.urls.map((_, i) => activeKid(i)));
+        kid = kids[0];
+        return kid !== undefined && kids.every((k) => k === kid);
+      },
+      30_000,
+      'one active key on every replica',
+    );
+    expect(rotated.map((r) => r.json.kid)).toContain(kid);
+    // A grant from C is signed with it and installs on a driver following A.
+    const onA = driverOn(0);
+    await waitFor(() => onA.follower.isFresh(), 30_000, 'fresh feed');
+    const granted = await requestGrant(replicas.urls[2], alice, port++);
+    expect(granted.status, granted.body).toBe(201);
+    const header = JSON.parse(Buffer.from(granted.json.grant.split('.')[0], 'base64url').toString('utf8'));
+    expect(header.kid).toBe(kid);
+    expect((await onA.install(granted.json.grant)).ok).toBe(true);
+  });
+
   it('lets exactly one of two replicas win every race for the same exclusive port', async () => {
     for (let round = 0; round < 25; round++) {
       const p = port++;
