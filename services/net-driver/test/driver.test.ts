@@ -198,6 +198,23 @@ describe('r8169 driver on the in-thread model', () => {
     await b.close();
   });
 
+  it('gives the descriptor back even when the sink throws', async () => {
+    const { a, b } = pair({ rxRingSize: 4 });
+    for (let i = 0; i < 3; i++) a.driver.transmit(frame(PEER, 64, i, MAC));
+    a.driver.txCommit();
+    expect(() =>
+      b.driver.receive(() => {
+        throw new Error('sink failed');
+      }),
+    ).toThrow('sink failed');
+    expect(drain(b.driver).map(seqOf)).toEqual([1, 2]);
+    for (let i = 3; i < 12; i++) a.driver.transmit(frame(PEER, 64, i, MAC));
+    a.driver.txCommit();
+    expect(drain(b.driver).map(seqOf)).toEqual([3, 4, 5, 6]); // the whole ring was available again
+    await a.close();
+    await b.close();
+  });
+
   it('rejects bad options and bad frames with typed errors', () => {
     expect(() => createInThreadNic({ rxRingSize: 1 })).toThrow(expect.objectContaining({ code: 'EXO_ERR_NIC_CONFIG' }));
     expect(() => createInThreadNic({ bufferSize: 100 })).toThrow(

@@ -444,43 +444,57 @@ export class Rtl8169Driver implements NetDevice {
     const w = this.words;
     const ring = this.rxRing;
     const size = this.rxSize;
-    const st = this.stats;
+    const last = size - 1;
+    const armed = DescOwn | this.bufSize;
+    const maxLen = this.bufSize - 4;
+    const views = this.rxViews;
     let cur = this.rxCur;
-    let delivered = 0;
-    for (let seen = 0; seen < budget; seen++) {
-      const d = ring + cur * DESC_SIZE;
-      const status = Atomics.load(w, d >> 2);
-      if (status & DescOwn) break;
-      try {
-        if (status & RxRES) {
-          st.rxErrors++;
-          if (status & (RxRWT | RxRUNT)) st.rxLengthErrors++;
-          if (status & RxCRC) st.rxCrcErrors++;
-        } else if ((status & (FirstFrag | LastFrag)) !== (FirstFrag | LastFrag)) {
-          // A frame over several descriptors: r8169 does not reassemble; each piece is dropped.
-          st.rxErrors++;
-          st.rxLengthErrors++;
-        } else {
-          const len = (status & RX_LENGTH_MASK) - 4;
-          if (len < 14 || len > this.bufSize - 4) {
-            st.rxErrors++;
-            st.rxLengthErrors++;
-          } else {
-            if (status & RxMAR) st.rxMulticast++;
-            st.rxPackets++;
-            st.rxBytes += len;
-            delivered++;
-            sink(this.rxViews[cur], len);
-          }
-        }
-      } finally {
+    let packets = 0;
+    let bytes = 0;
+    /** The descriptor lent to the sink, re-armed in `finally` if the sink throws. */
+    let lent = -1;
+    try {
+      for (let seen = 0; seen < budget; seen++) {
+        const d = ring + cur * DESC_SIZE;
+        const status = Atomics.load(w, d >> 2);
+        if (status & DescOwn) break;
+        const len = (status & RX_LENGTH_MASK) - 4;
+        if ((status & (RxRES | FirstFrag | LastFrag)) === (FirstFrag | LastFrag) && len >= 14 && len <= maxLen) {
+          if (status & RxMAR) this.stats.rxMulticast++;
+          packets++;
+          bytes += len;
+          lent = d;
+          sink(views[cur], len);
+          lent = -1;
+        } else this.countRxError(status);
         w[(d + 4) >> 2] = 0;
-        Atomics.store(w, d >> 2, this.rxArmed(cur));
-        cur = cur + 1 === size ? 0 : cur + 1;
-        this.rxCur = cur;
+        Atomics.store(w, d >> 2, cur === last ? armed | RingEnd : armed);
+        cur = cur === last ? 0 : cur + 1;
       }
+    } finally {
+      if (lent >= 0) {
+        w[(lent + 4) >> 2] = 0;
+        Atomics.store(w, lent >> 2, cur === last ? armed | RingEnd : armed);
+        cur = cur === last ? 0 : cur + 1;
+      }
+      this.rxCur = cur;
+      this.stats.rxPackets += packets;
+      this.stats.rxBytes += bytes;
     }
-    return delivered;
+    return packets;
+  }
+
+  /** Why a returned descriptor carries no deliverable frame (r8169's rtl8169_rx_csum / length checks). */
+  private countRxError(status: number): void {
+    const st = this.stats;
+    st.rxErrors++;
+    if (status & RxRES) {
+      if (status & (RxRWT | RxRUNT)) st.rxLengthErrors++;
+      if (status & RxCRC) st.rxCrcErrors++;
+    } else {
+      // Not in one descriptor (r8169 does not reassemble: each piece is dropped) or a bad length.
+      st.rxLengthErrors++;
+    }
   }
 
   // --- TX -----------------------------------------------------------------------------------------------
