@@ -382,7 +382,10 @@ export class ExokernelCore implements SessionHost {
       k.txDeniedConntrack++;
       return TxStatus.DENIED_CONNTRACK;
     }
-    if (status === FlowKeyStatus.OK && this.conntrack.transmit(frame, length, key, s.id, this.#now()) !== TrackVerdict.OK) {
+    if (
+      status === FlowKeyStatus.OK &&
+      this.conntrack.transmit(frame, length, key, s.id, this.#now()) !== TrackVerdict.OK
+    ) {
       k.txDeniedConntrack++;
       return TxStatus.DENIED_CONNTRACK;
     }
@@ -420,7 +423,9 @@ export class ExokernelCore implements SessionHost {
       this.#wasSuspended = suspended;
       for (const s of this.#live) {
         s.event(
-          suspended ? { event: 'suspended', reason: 'the revocation feed is stale: failing closed' } : { event: 'resumed' },
+          suspended
+            ? { event: 'suspended', reason: 'the revocation feed is stale: failing closed' }
+            : { event: 'resumed' },
         );
       }
     }

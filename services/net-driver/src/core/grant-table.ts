@@ -176,8 +176,8 @@ export class GrantTable {
     }
     const grant: InstalledGrant = { jti: c.jti, task: task.id, claims: c, kid: v.kid, program, filter };
     this.#grants.set(c.jti, grant);
-    let set = this.#byTask.get(task.id);
-    if (set === undefined) this.#byTask.set(task.id, (set = new Set()));
+    const set = this.#byTask.get(task.id) ?? new Set<string>();
+    this.#byTask.set(task.id, set);
     set.add(c.jti);
     this.#emit(grant, 'installed');
     if (replaces !== undefined && this.#grants.get(replaces)?.task === task.id) this.#remove(replaces, 'replaced');

@@ -1,4 +1,4 @@
-import { jwkThumbprint, verifyHolderProof, createChallenge } from '@exonet/grant';
+import { createChallenge, jwkThumbprint, verifyHolderProof } from '@exonet/grant';
 import { CONTROL_PAYLOAD, type DriverChannel } from '@exonet/ipc';
 import {
   ChunkReader,
@@ -101,11 +101,11 @@ export class TaskSession implements TaskIdentity {
     return handled;
   }
 
-  #handle(m: Message, host: SessionHost): void {
+  #handle(m: Message, host: SessionHost): undefined {
     const body = parseJson(m.payload) as Record<string, unknown> | undefined;
-    const bad = (reason: string) => {
+    const bad = (reason: string): undefined => {
       this.counters.controlErrors++;
-      this.#reply(m.type, m.id, ResponseStatus.BAD_REQUEST, { code: 'EXO_ERR_CORE_BAD_REQUEST', reason });
+      return this.#reply(m.type, m.id, ResponseStatus.BAD_REQUEST, { code: 'EXO_ERR_CORE_BAD_REQUEST', reason });
     };
     if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
       return bad('the payload is not a JSON object');
@@ -177,7 +177,9 @@ export class TaskSession implements TaskIdentity {
     };
   }
 
-  #reply(type: number, id: number, status: number, body: unknown): void {
+  /** Queues an answer; returns undefined so handlers can `return this.#reply(...)`. */
+  #reply(type: number, id: number, status: number, body: unknown): undefined {
     this.#writer.write(jsonMessage(type, id, status, body));
+    return undefined;
   }
 }

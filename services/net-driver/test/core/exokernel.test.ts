@@ -75,7 +75,7 @@ describe('exokernel core over the RTL8169 model', () => {
 
   it('judges the NIC’s copy: a task rewriting its buffer after submitting cannot get an unfiltered frame out', async () => {
     let tamper: ((offset: number) => void) | undefined;
-    fx = coreFixture({ afterTxCopy: (s, offset) => tamper?.(offset) });
+    fx = coreFixture({ afterTxCopy: (_s, offset) => tamper?.(offset) });
     const t = await fx.task();
     await t.install(fx.grant(t, 'udp src port 7', { dir: 'tx' }).jws);
     const statuses: number[] = [];

@@ -167,7 +167,7 @@ describe('grant table', () => {
     const old = grant();
     t.install(alice, old.jws);
     const seen: string[] = [];
-    t.onChange((g, change) => seen.push(`${change}:${t.size}`));
+    t.onChange((_g, change) => seen.push(`${change}:${t.size}`));
     expect(t.install(alice, grant().jws, old.claims.jti).ok).toBe(true);
     expect(seen).toEqual(['installed:2', 'replaced:1']);
   });
