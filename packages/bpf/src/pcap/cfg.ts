@@ -36,7 +36,9 @@ class Dag {
   readonly accept: Leaf = { id: 0, leaf: true, accept: true };
   readonly reject: Leaf = { id: 1, leaf: true, accept: false };
 
-  node(test: Test, t: Vertex, f: Vertex): Node {
+  node(test: Test, t: Vertex, f: Vertex): Vertex {
+    // Both ways reject: so does a failing load, so the test changes nothing and goes (as in libpcap).
+    if (t === this.reject && f === this.reject) return this.reject;
     const sig = `${test.key}|${test.jcode}|${test.k}|${t.id}|${f.id}`;
     let n = this.interned.get(sig);
     if (!n) {
@@ -168,6 +170,19 @@ export function compilePred(p: Pred, acceptValue: number): Insn[] {
   return layout(root, acceptValue >>> 0);
 }
 
+const MSH_CODE = 0xb1;
+
+/** The k of the `ldxb 4*([k]&0xf)` that last set X in a block's statements, if that is what X holds after it. */
+function exitX(n: Node): number | undefined {
+  let k: number | undefined;
+  for (const st of n.test.stmts) {
+    const cls = st.code & 7;
+    if (st.code === MSH_CODE) k = st.k;
+    else if (cls === 1 || st.code === 0x07) k = undefined; // any other LDX, or TAX
+  }
+  return k;
+}
+
 interface Item {
   /** The block's own instructions: stmts (maybe elided) then the jump, or one ret. */
   readonly body: Insn[];
@@ -196,7 +211,12 @@ function layout(root: Vertex, acceptValue: number): Insn[] {
     const ps = preds.get(n.id) ?? [];
     // A holds (and X, if the statements set it) exactly these statements' results on every incoming edge.
     const redundant = n !== root && ps.length > 0 && ps.every((p) => p.test.key === n.test.key);
-    const body = redundant ? [] : [...n.test.stmts];
+    let body = redundant ? [] : [...n.test.stmts];
+    // X already holds the IPv4 header length this block starts by loading, on every incoming edge.
+    const first = body[0];
+    if (first && first.code === MSH_CODE && n !== root && ps.length > 0 && ps.every((p) => exitX(p) === first.k)) {
+      body = body.slice(1);
+    }
     body.push({ code: n.test.jcode, jt: 0, jf: 0, k: n.test.k });
     return { body, node: n, trampT: false, trampF: false };
   });

@@ -587,11 +587,35 @@ function emit(e: Arth, out: Insn[], regs: Regs, pos: number): void {
   }
 }
 
-/** Leaves a in A and b in X. */
+/** Whether computing e leaves X alone (no indexed or header-length loads, no operation through X). */
+function keepsX(e: Arth): boolean {
+  switch (e.kind) {
+    case 'const':
+    case 'len':
+      return true;
+    case 'neg':
+      return keepsX(e.a);
+    case 'bin':
+      return (
+        e.b.kind === 'const' &&
+        keepsX(e.a) &&
+        !((e.op === 0x30 || e.op === 0x90) && e.b.v === 0) &&
+        !((e.op === 0x60 || e.op === 0x70) && e.b.v > 31)
+      );
+    case 'load':
+      return e.layer !== 'trans' && e.index.kind === 'const' && e.base + e.index.v < SKF_LL_OFF;
+  }
+}
+
+/**
+ * Leaves a in A and b in X. Both are computed in one block, where every load runs whatever the order (a
+ * failing one ends the filter either way), so b may go first when a does not disturb X.
+ */
 function binaryViaX(a: Arth, b: Arth, out: Insn[], regs: Regs, pos: number): void {
-  if (a.kind === 'const') {
+  if (keepsX(a)) {
     emit(b, out, regs, pos);
-    out.push(s(MISC | TAX), s(LD | IMM, a.v));
+    out.push(s(MISC | TAX));
+    emit(a, out, regs, pos);
     return;
   }
   const r = regs.alloc(pos);
@@ -622,7 +646,11 @@ export function relation(op: string, a: Arth, b: Arth, pos: number): Pred {
   } else {
     const out: Insn[] = [];
     const regs = new Regs();
-    if (b.kind === 'const') {
+    if (b.kind === 'const' && b.v === 0 && jop === JEQ && a.kind === 'bin' && a.op === 0x50 && a.b.kind === 'const') {
+      // `x & m = 0` is `not (x jset m)`: the same loads, one instruction fewer.
+      emit(a.a, out, regs, pos);
+      t = not(test(out, JMP | JSET | K, a.b.v));
+    } else if (b.kind === 'const') {
       emit(a, out, regs, pos);
       t = test(out, JMP | jop | K, b.v);
     } else {
