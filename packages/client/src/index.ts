@@ -5,5 +5,6 @@
  * here later.
  * @packageDocumentation
  */
-export * from './net/index.ts';
+
 export { type ConnectOptions, DriverConnection, DriverRefusal, type TxCounters } from './driver-connection.ts';
+export * from './net/index.ts';
