@@ -22,10 +22,17 @@ const big = patternBytes(1 << 20, 42);
 let tun: NetnsTunnel;
 let stack: NetStack;
 let http: HttpServer;
+/** Segments from Linux advertising a zero window (not RSTs). */
+let zeroWindows = 0;
 
 beforeAll(async () => {
   tun = await createNetnsTunnel(MAC, { ipv6: 'fd00:77::1/64' });
-  stack = createStack({ link: tun.link, ipv4: '10.77.0.2/24', ipv6: { addresses: ['fd00:77::2'] } });
+  stack = createStack({
+    link: tun.link,
+    ipv4: '10.77.0.2/24',
+    ipv6: { addresses: ['fd00:77::2'] },
+    tcp: { trace: (dir, seg) => dir === 'in' && seg.window === 0 && !(seg.flags & 0x04) && zeroWindows++ },
+  });
   // UDP echo on port 7 (RFC 862).
   const echo = stack.bindUdp(7);
   (async () => {
@@ -125,6 +132,29 @@ describe('active open to Linux listeners', () => {
     expect(back.length).toBe(big.length);
     expect(Buffer.from(back).equals(Buffer.from(big))).toBe(true);
   });
+});
+
+describe('flow control against a slow Linux reader', () => {
+  it('respects a closed Linux window (probes it) and completes once the reader drains', async () => {
+    // A 4 KiB receive buffer and a reader that starts after 2 s: Linux must close its window on us.
+    tun.spawn('socat', [
+      '-T',
+      '60',
+      '-t',
+      '30',
+      'TCP-LISTEN:5003,reuseaddr,rcvbuf=4096',
+      'SYSTEM:sleep 2; exec sha256sum',
+    ]);
+    const sock = await connectWithRetry(stack, 5003);
+    const before = zeroWindows;
+    const reading = sock.readAll();
+    await sock.write(big);
+    sock.end();
+    const hash = new TextDecoder().decode(await reading);
+    const { createHash } = await import('node:crypto');
+    expect(hash.split(' ')[0]).toBe(createHash('sha256').update(big).digest('hex'));
+    expect(zeroWindows).toBeGreaterThan(before);
+  }, 120_000);
 });
 
 describe('through a fault-injecting link (drops and reordering both ways) against Linux', () => {
