@@ -62,7 +62,17 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
         .code(400)
         .send(errorBody('EXO_ERR_HTTP_VALIDATION', `invalid request: ${issues.join('; ')}`.slice(0, 1000)));
     }
-    const e = err as { statusCode?: number; code?: string; message?: string };
+    const e = err as { statusCode?: number; code?: string; message?: string; name?: string };
+    if (
+      e.name === 'StoreUnavailableError' ||
+      e.name === 'StoreContentionError' ||
+      e.message?.startsWith('EXO_ERR_STORE_CLOSED')
+    ) {
+      req.log.warn({ err }, 'store unavailable');
+      return reply
+        .code(503)
+        .send(errorBody('EXO_ERR_STORE_UNAVAILABLE', serverErrors.EXO_ERR_STORE_UNAVAILABLE.message));
+    }
     if (e.statusCode === 429)
       return reply
         .code(429)
