@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdStore, StoreUnavailableError } from '../src/store/etcd.ts';
+import { watchRevocationRecords } from '../src/store/etcd-watch.ts';
 import type { RevocationEntry } from '../src/store/store.ts';
 import { storeContract } from './store-contract.ts';
 import { EtcdCluster } from './support/etcd-cluster.ts';
@@ -214,6 +215,41 @@ describe('etcd store on a 3-member cluster', () => {
     stop1();
     stop2();
     stop3();
+  });
+
+  it('re-lists and re-watches when its watch starts at a compacted revision (etcd cancels it)', async () => {
+    const s = await newStore('/compacted/');
+    const first = await s.revoke({ kind: 'rule', value: 'c0', at: now(), until: now() + 600, reason: 'x' }, ctx);
+    await s.compact();
+    const errors: Error[] = [];
+    const seen: RevocationEntry[] = [];
+    let lists = 0;
+    const { stop } = watchRevocationRecords(
+      {
+        client: s.etcd,
+        prefix: s.keys.revocations(),
+        // The first list claims an old revision: the watch then starts below the compaction point.
+        list: async (after) => {
+          const page = await s.listRevocations(after);
+          return { entries: page.entries, revision: lists++ === 0 ? 1 : await s.compact() };
+        },
+        decode: (kv) => {
+          const value = JSON.parse(kv.value.toString()) as RevocationEntry;
+          return { ...value, seq: Number(kv.create_revision) };
+        },
+      },
+      0,
+      (e) => seen.push(e),
+      (e) => errors.push(e),
+      { resyncMs: 60_000, retryMinMs: 10 },
+    );
+    await waitFor(() => errors.length > 0 && lists >= 2, 30_000, 'compaction error and re-list');
+    // etcd cancels a watch below the compaction point (the etcd3 client reports it as a cancellation).
+    expect(errors[0].message).toMatch(/cancel/i);
+    const second = await s.revoke({ kind: 'rule', value: 'c1', at: now(), until: now() + 600, reason: 'x' }, ctx);
+    await waitFor(() => seen.length === 2, 30_000, 'entries after the re-watch');
+    expect(seen.map((e) => e.seq)).toEqual([first.seq, second.seq]);
+    stop();
   });
 
   it('continues with one member killed, refuses clearly without quorum, and recovers', async () => {
