@@ -4,8 +4,13 @@ import { multicastHashBit } from '../src/nic/crc32.ts';
 import {
   DESC_SIZE,
   DescOwn,
+  DescriptorView,
+  emitRxDescriptor,
+  emitTxDescriptor,
   FirstFrag,
   LastFrag,
+  parseRxDescriptor,
+  parseTxDescriptor,
   RingEnd,
   RxBAR,
   RxCRC,
@@ -144,6 +149,43 @@ describe('RTL8169 model: register file', () => {
       for (let i = 0; i < 32; i++) if (raw & (1 << i)) rev |= 1 << (31 - i);
       expect(multicastHashBit(a)).toBe(rev >>> 26);
     }
+  });
+});
+
+describe('RTL8169 descriptors: view and representation', () => {
+  it('emits and parses TX and RX descriptors field by field', () => {
+    const m = bareModel();
+    const addr = m.memory.alloc(32, 256);
+    const tx = new DescriptorView(m.memory, addr);
+    const txRepr = {
+      own: true,
+      endOfRing: true,
+      firstSegment: true,
+      lastSegment: false,
+      length: 1234,
+      bufferAddress: 0x12345678,
+    };
+    emitTxDescriptor(txRepr, tx);
+    expect(tx.opts1 >>> 0).toBe((DescOwn | RingEnd | FirstFrag | 1234) >>> 0);
+    expect(parseTxDescriptor(tx)).toEqual(txRepr);
+    const rx = new DescriptorView(m.memory, addr + DESC_SIZE);
+    emitRxDescriptor({ own: true, endOfRing: false, length: 2048, bufferAddress: 2 ** 33 + 8 }, rx);
+    expect(rx.bufferAddress).toBe(2 ** 33 + 8);
+    expect(parseRxDescriptor(rx)).toMatchObject({ own: true, length: 2048, error: false, vlanTag: undefined });
+    // As the NIC returns a descriptor: status bits, length with FCS, a stripped VLAN tag (byte-swapped).
+    rx.opts1 = FirstFrag | LastFrag | RxBAR | RxRES | RxCRC | 64;
+    rx.opts2 = (1 << 16) | 0x3412;
+    expect(parseRxDescriptor(rx)).toMatchObject({
+      own: false,
+      firstSegment: true,
+      lastSegment: true,
+      broadcast: true,
+      error: true,
+      crcError: true,
+      runt: false,
+      length: 64,
+      vlanTag: 0x1234,
+    });
   });
 });
 

@@ -53,10 +53,14 @@ async function main(data: ModelWorkerData): Promise<void> {
     const head = Atomics.load(ctl, CTL.head);
     if (head === tail) return false;
     while (tail !== head) {
-      const i = POSTED_BASE + (tail % POSTED_CAPACITY) * 2;
+      const i = POSTED_BASE + (tail & (POSTED_CAPACITY - 1)) * 2;
       const op = ctl[i];
-      model.mmioWrite(op & 0xffff, (op >>> 16) as AccessWidth, ctl[i + 1]);
-      tail++;
+      try {
+        model.mmioWrite(op & 0xffff, (op >>> 16) as AccessWidth, ctl[i + 1]);
+      } catch {
+        // The driver side checks offsets before posting; a bad entry is a bus error and is dropped.
+      }
+      tail = (tail + 1) | 0;
     }
     Atomics.store(ctl, CTL.tail, tail);
     Atomics.notify(ctl, CTL.tail);
@@ -80,10 +84,13 @@ async function main(data: ModelWorkerData): Promise<void> {
       }
       const pumping = Atomics.load(ctl, CTL.pump);
       if (source && !source.done && pumping) {
-        // PUMP_FLOW: the far end honours flow control and waits while the ring is full; give the CPU to
-        // the driver thread meanwhile (two threads may share one core).
-        if (pumping === PUMP_FLOW && !model.rxReady) {
-          Atomics.wait(ctl, CTL.doorbell, Atomics.load(ctl, CTL.doorbell), 0.05);
+        // PUMP_FLOW: the far end honours flow control and waits while the ring is full; the worker gives the
+        // CPU to the driver thread meanwhile (two threads may share one core).
+        if (pumping === PUMP_FLOW) {
+          // One frame at a time, each only when a descriptor is free: nothing is missed.
+          let n = 0;
+          while (n < PUMP_BURST && model.rxReady && source.pump(1) > 0) n++;
+          if (n === 0 && !source.done) Atomics.wait(ctl, CTL.doorbell, Atomics.load(ctl, CTL.doorbell), 0.05);
           worked = true;
         } else if (source.pump(PUMP_BURST) > 0) worked = true;
       }

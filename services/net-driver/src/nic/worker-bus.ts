@@ -41,7 +41,7 @@ export const PUMP_FLAT_OUT = 1;
 /** Pump mode: the source honours 802.3x flow control and pauses while the NIC has no free descriptor. */
 export const PUMP_FLOW = 2;
 
-/** Posted-write ring: capacity (entries of two words) and first word. */
+/** Posted-write ring: capacity (entries of two words, a power of two) and first word. */
 export const POSTED_CAPACITY = 1024;
 export const POSTED_BASE = 64;
 /** Control block size in bytes. */
@@ -74,15 +74,16 @@ export class WorkerMmio implements Mmio {
     const ctl = this.ctl;
     const head = this.head;
     let tail = Atomics.load(ctl, CTL.tail);
-    while (head - tail >= POSTED_CAPACITY) {
+    // head and tail are Int32 counters that wrap; their difference does not.
+    while (((head - tail) | 0) >= POSTED_CAPACITY) {
       this.checkAlive();
       Atomics.wait(ctl, CTL.tail, tail, 10);
       tail = Atomics.load(ctl, CTL.tail);
     }
-    const i = POSTED_BASE + (head % POSTED_CAPACITY) * 2;
+    const i = POSTED_BASE + (head & (POSTED_CAPACITY - 1)) * 2;
     ctl[i] = offset | (width << 16);
     ctl[i + 1] = value | 0;
-    this.head = head + 1;
+    this.head = (head + 1) | 0;
     Atomics.store(ctl, CTL.head, this.head);
     Atomics.add(ctl, CTL.doorbell, 1);
     Atomics.notify(ctl, CTL.doorbell);

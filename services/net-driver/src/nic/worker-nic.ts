@@ -37,8 +37,8 @@ export interface WorkerNic {
   modelStats(): ModelStats;
   /**
    * Starts or pauses frame sources (generator, pcap replay) on the model's wire. 'flow': the source honours
-   * flow control (it pauses while the RX ring is full); true: it sends flat out and frames beyond the ring
-   * are missed.
+   * flow control (it sends a frame only when a descriptor is free: nothing is missed); true: it sends flat
+   * out and frames beyond the ring are missed.
    */
   setPumping(on: boolean | 'flow'): void;
   /** Plugs or unplugs the model's PHY (LinkChg as with a cable). */
