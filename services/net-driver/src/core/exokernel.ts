@@ -5,7 +5,8 @@ import { TxStatus } from '@exonet/protocol';
 import { extractFlowKey, FlowKey, FlowKeyStatus, formatMac, IpProtocol } from '@exonet/wire';
 import type { NetDevice } from '../driver/net-device.ts';
 import { Conntrack, type ConntrackOptions, TrackVerdict } from './conntrack.ts';
-import { type Demux, LinearDemux } from './demux.ts';
+import type { Demux } from './demux.ts';
+import { IndexedDemux, mayOverlap } from './demux-index.ts';
 import { compileFilter } from './filter-engine.ts';
 import { Firewall } from './firewall.ts';
 import { FragmentTracker } from './fragments.ts';
@@ -31,9 +32,9 @@ export interface CoreOptions {
   /** A grant living longer than this is refused (the staleness bound, so fail-closed can bound damage). */
   readonly maxLifetimeSec?: number;
   readonly issuer?: string;
-  /** Whether two programs may overlap (exclusivity); default: conservatively yes. */
+  /** Whether two programs may overlap (exclusivity); default: judged from their demux summaries. */
   readonly mayOverlap?: (a: Program, b: Program) => boolean;
-  /** The receive demultiplexer; default linear. */
+  /** The receive demultiplexer; default the merged index ({@link IndexedDemux}). */
   readonly demux?: Demux;
   readonly conntrack?: ConntrackOptions;
   /** Most tasks attached at once. */
@@ -135,7 +136,7 @@ export class ExokernelCore implements SessionHost {
     this.driverId = options.driverId;
     this.device = options.device;
     this.#now = options.now ?? Date.now;
-    this.#demux = options.demux ?? new LinearDemux();
+    this.#demux = options.demux ?? new IndexedDemux();
     this.firewall = options.firewall ?? new Firewall();
     this.conntrack = new Conntrack(options.conntrack);
     this.mac = formatMac(options.device.macAddress());
@@ -153,7 +154,7 @@ export class ExokernelCore implements SessionHost {
       issuer: options.issuer,
       now: () => Math.floor(this.#now() / 1000),
       compile: compileFilter,
-      mayOverlap: options.mayOverlap ?? (() => true),
+      mayOverlap: options.mayOverlap ?? mayOverlap,
       suspended: () => this.suspended(),
     });
     this.grants.onChange((g, change) => this.#grantChanged(g, change));

@@ -1,0 +1,222 @@
+import { type Atom, type FilterSummary, type Program, summarize } from '@exonet/bpf';
+import type { Demux } from './demux.ts';
+import type { InstalledGrant } from './grant-table.ts';
+
+/**
+ * The merged receive index, after DPF (Engler and Kaashoek, 1996): every filter is summarised by
+ * @exonet/bpf's `summarize` as alternatives of atoms ("these bytes, masked, equal this value"). Alternatives
+ * that test the same bytes with the same masks share a *shape*; each shape keeps a hash table from the tested
+ * values to the grants that want them. Per frame the index reads each shape's bytes once, hashes them and
+ * looks one bucket up: the cost depends on the number of shapes (a handful: "IPv4 UDP destination port",
+ * "IPv6 UDP destination port", "EtherType"...), not on the number of filters. Filters the analysis cannot
+ * say anything about are candidates for every frame.
+ *
+ * Sound by construction: the summary is necessary for acceptance, so a grant that is not a candidate would
+ * have rejected the frame; candidates still run their full filter, so a hash collision only costs time.
+ */
+export class IndexedDemux implements Demux {
+  readonly #shapes: Shape[] = [];
+  readonly #byShapeKey = new Map<string, Shape>();
+  /** Grants summarised as "anything may match" (or whose analysis gave up). */
+  #always: InstalledGrant[] = [];
+  /** Where each grant sits, for removal. */
+  readonly #entries = new Map<InstalledGrant, { shape: Shape | null; hash: number }[]>();
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Shapes in use (for status and the benchmark). */
+  get shapeCount(): number {
+    return this.#shapes.length;
+  }
+
+  add(grant: InstalledGrant): void {
+    if (this.#entries.has(grant)) return;
+    const summary = safeSummary(grant.program);
+    const places: { shape: Shape | null; hash: number }[] = [];
+    // A program that accepts nothing has no alternatives: it is never a candidate.
+    for (const alt of summary.alternatives) {
+      if (alt.length === 0) {
+        if (!places.some((p) => p.shape === null)) {
+          this.#always = [...this.#always, grant];
+          places.push({ shape: null, hash: 0 });
+        }
+        continue;
+      }
+      const shape = this.#shapeFor(alt);
+      const hash = shape.hashOfAtoms(alt);
+      if (places.some((p) => p.shape === shape && p.hash === hash)) continue;
+      shape.insert(hash, grant);
+      places.push({ shape, hash });
+    }
+    this.#entries.set(grant, places);
+  }
+
+  remove(grant: InstalledGrant): void {
+    const places = this.#entries.get(grant);
+    if (places === undefined) return;
+    this.#entries.delete(grant);
+    for (const p of places) {
+      if (p.shape === null) this.#always = this.#always.filter((g) => g !== grant);
+      else p.shape.delete(p.hash, grant);
+    }
+    for (let i = this.#shapes.length - 1; i >= 0; i--) {
+      const s = this.#shapes[i];
+      if (s.count === 0) {
+        this.#shapes.splice(i, 1);
+        this.#byShapeKey.delete(s.key);
+      }
+    }
+  }
+
+  candidates(frame: Uint8Array, length: number, visit: (grant: InstalledGrant) => void): void {
+    const always = this.#always;
+    for (let i = 0; i < always.length; i++) visit(always[i]);
+    const shapes = this.#shapes;
+    for (let i = 0; i < shapes.length; i++) {
+      const bucket = shapes[i].lookup(frame, length);
+      if (bucket !== undefined) for (let j = 0; j < bucket.length; j++) visit(bucket[j]);
+    }
+  }
+
+  #shapeFor(alt: readonly Atom[]): Shape {
+    const key = shapeKey(alt);
+    let shape = this.#byShapeKey.get(key);
+    if (shape === undefined) {
+      shape = new Shape(key, sortAtoms(alt));
+      this.#byShapeKey.set(key, shape);
+      this.#shapes.push(shape);
+    }
+    return shape;
+  }
+}
+
+/**
+ * Whether two programs may accept a common frame, judged from their summaries: false only when every pair
+ * of alternatives tests some bytes (same place, size) for values that differ under both masks. Used to keep
+ * exclusive grants apart; "true" when unsure.
+ */
+export function mayOverlap(a: Program, b: Program): boolean {
+  const sa = safeSummary(a);
+  const sb = safeSummary(b);
+  for (const x of sa.alternatives) {
+    for (const y of sb.alternatives) {
+      if (!x.some((p) => y.some((q) => contradict(p, q)))) return true;
+    }
+  }
+  return false;
+}
+
+/** One set of tested places; a hash table from their values to grants. */
+class Shape {
+  /** Per atom, flattened: base (0 frame, 1 ipv4-ihl), ihlOffset, offset, size, mask. */
+  readonly #code: Int32Array;
+  readonly #n: number;
+  readonly #table = new Map<number, InstalledGrant[]>();
+  count = 0;
+
+  constructor(
+    readonly key: string,
+    atoms: readonly Atom[],
+  ) {
+    this.#n = atoms.length;
+    this.#code = new Int32Array(atoms.length * 5);
+    atoms.forEach((a, i) => {
+      const c = i * 5;
+      this.#code[c] = a.location.base === 'frame' ? 0 : 1;
+      this.#code[c + 1] = a.location.base === 'frame' ? 0 : a.location.ihlOffset;
+      this.#code[c + 2] = a.location.offset;
+      this.#code[c + 3] = a.size;
+      this.#code[c + 4] = a.mask | 0;
+    });
+  }
+
+  /** The hash of an alternative's values, in this shape's atom order. */
+  hashOfAtoms(alt: readonly Atom[]): number {
+    let h = HASH_SEED;
+    for (const a of sortAtoms(alt)) h = mix(h, a.value);
+    return h;
+  }
+
+  insert(hash: number, grant: InstalledGrant): void {
+    const bucket = this.#table.get(hash);
+    this.#table.set(hash, bucket === undefined ? [grant] : [...bucket, grant]);
+    this.count++;
+  }
+
+  delete(hash: number, grant: InstalledGrant): void {
+    const bucket = this.#table.get(hash);
+    if (bucket === undefined) return;
+    const kept = bucket.filter((g) => g !== grant);
+    if (kept.length === bucket.length) return;
+    this.count -= bucket.length - kept.length;
+    if (kept.length === 0) this.#table.delete(hash);
+    else this.#table.set(hash, kept);
+  }
+
+  /** Reads this shape's bytes from the frame (undefined when any is out of bounds) and finds the bucket. */
+  lookup(frame: Uint8Array, length: number): InstalledGrant[] | undefined {
+    const code = this.#code;
+    let h = HASH_SEED;
+    for (let i = 0; i < this.#n; i++) {
+      const c = i * 5;
+      let at = code[c + 2];
+      if (code[c] === 1) {
+        const ihl = code[c + 1];
+        if (ihl >= length) return undefined;
+        at += (frame[ihl] & 0x0f) << 2;
+      }
+      const size = code[c + 3];
+      if (at < 0 || at + size > length) return undefined;
+      let v: number;
+      if (size === 1) v = frame[at];
+      else if (size === 2) v = (frame[at] << 8) | frame[at + 1];
+      else v = ((frame[at] << 24) | (frame[at + 1] << 16) | (frame[at + 2] << 8) | frame[at + 3]) >>> 0;
+      h = mix(h, (v & code[c + 4]) >>> 0);
+    }
+    return this.#table.get(h);
+  }
+}
+
+const HASH_SEED = 0x811c9dc5;
+
+function mix(h: number, v: number): number {
+  h = Math.imul(h ^ v, 0x01000193);
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
+function atomPlace(a: Atom): string {
+  const l = a.location;
+  return `${l.base === 'frame' ? 'f' : `i${l.ihlOffset}+`}${l.offset}/${a.size}/${a.mask >>> 0}`;
+}
+
+function sortAtoms(alt: readonly Atom[]): Atom[] {
+  return [...alt].sort((p, q) => (atomPlace(p) < atomPlace(q) ? -1 : atomPlace(p) > atomPlace(q) ? 1 : 0));
+}
+
+function shapeKey(alt: readonly Atom[]): string {
+  return sortAtoms(alt).map(atomPlace).join(',');
+}
+
+function contradict(p: Atom, q: Atom): boolean {
+  if (p.size !== q.size || p.location.base !== q.location.base || p.location.offset !== q.location.offset) return false;
+  if (
+    p.location.base === 'ipv4-ihl' &&
+    q.location.base === 'ipv4-ihl' &&
+    p.location.ihlOffset !== q.location.ihlOffset
+  ) {
+    return false;
+  }
+  const both = (p.mask & q.mask) >>> 0;
+  return (p.value & both) >>> 0 !== (q.value & both) >>> 0;
+}
+
+/** The summary, or "nothing known" when the analysis refuses (it never makes a program unreceivable). */
+function safeSummary(program: Program): FilterSummary {
+  try {
+    return summarize(program);
+  } catch {
+    return { alternatives: [[]], required: [], complete: false };
+  }
+}
