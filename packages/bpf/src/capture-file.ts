@@ -27,6 +27,7 @@ function bad(message: string): BpfError {
 
 /** Parses a whole capture file held in memory. */
 export function readCaptureFile(bytes: Uint8Array): CaptureFile {
+  if (!(bytes instanceof Uint8Array)) throw bad('expected the file contents as a Uint8Array');
   if (bytes.length < 24) throw bad(`too short for a pcap header (${bytes.length} bytes)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magicBE = view.getUint32(0, false);
