@@ -82,3 +82,38 @@ describe('docs/grants.md test vectors', () => {
     for (const code of Object.keys(grantErrorCodes)) expect(doc, code).toContain(`\`${code}\``);
   });
 });
+
+describe('exonet grant verify on the vectors', () => {
+  it('holds for the valid vector and names the reason for the others', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { verifyGrantCommand } = await import('../src/cli.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'exonet-vectors-'));
+    try {
+      writeFileSync(join(dir, 'jwks.json'), JSON.stringify({ keys: [v.issuer.jwk] }));
+      writeFileSync(join(dir, 'grant'), `${v.grant}\n`);
+      writeFileSync(join(dir, 'revocations'), v.revocation_list.jws);
+      const base = { grant: join(dir, 'grant'), jwks: join(dir, 'jwks.json'), aud: 'drv1' };
+      expect(await verifyGrantCommand({ ...base, now: 1_800_000_010 })).toMatchObject({
+        ok: true,
+        claims: { jti: 'g_vector1' },
+      });
+      expect(
+        await verifyGrantCommand({ ...base, now: 1_800_000_110, revocations: join(dir, 'revocations') }),
+      ).toMatchObject({ code: 'EXO_ERR_GRANT_REVOKED' });
+      // A revocation list past its valid_until refuses the grant (fail closed).
+      expect(
+        await verifyGrantCommand({ ...base, now: 1_800_000_200, revocations: join(dir, 'revocations') }),
+      ).toMatchObject({ code: 'EXO_ERR_REVOCATION_EXPIRED' });
+      expect(await verifyGrantCommand({ ...base, aud: 'drv2', now: 1_800_000_010 })).toMatchObject({
+        code: 'EXO_ERR_GRANT_AUDIENCE',
+      });
+      expect(await verifyGrantCommand({ ...base, jwks: join(dir, 'missing.json'), now: 1_800_000_010 })).toMatchObject({
+        code: 'EXO_ERR_JWKS_INVALID',
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
