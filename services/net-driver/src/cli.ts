@@ -6,5 +6,8 @@ export function registerCommands(program: Command): void {
   registerNicCommands(program);
 }
 
-/** `exonet bench nic`: frames per second through the RTL8169 model and its driver. */
-export const benchmarks = { nic: () => import('./bench/nic.ts') };
+/**
+ * `exonet bench nic`: frames per second through the RTL8169 model and its driver.
+ * `exonet bench demux`: per-packet demultiplexing cost, merged index against a linear scan.
+ */
+export const benchmarks = { nic: () => import('./bench/nic.ts'), demux: () => import('./bench/demux.ts') };
