@@ -49,6 +49,12 @@ export function readProgramFile(path: string): Program {
   return parseProgramText(Buffer.from(bytes).toString('latin1'));
 }
 
+function rootOf(cmd: Command): Command & { rawArgs?: string[] } {
+  let c = cmd;
+  while (c.parent) c = c.parent;
+  return c as Command & { rawArgs?: string[] };
+}
+
 /** Adds `exonet bpf compile|verify|run` to the command line. */
 export function registerCommands(program: Command, io: CliIo = processIo): void {
   const bpf = program
@@ -60,12 +66,15 @@ export function registerCommands(program: Command, io: CliIo = processIo): void 
     .description("compile a pcap-filter expression and print it in tcpdump's format (-d when no flag is given)")
     .argument('<expr...>', 'the expression (several words are joined with spaces, as tcpdump does)')
     .option('-d', 'print like tcpdump -d (the default)')
-    .option('--dd', 'print like tcpdump -dd (C array)')
-    .option('--ddd', 'print like tcpdump -ddd (decimal)')
+    .option('--dd', 'print like tcpdump -dd (C array; -dd works too)')
+    .option('--ddd', 'print like tcpdump -ddd (decimal; -ddd works too)')
     .option('--snaplen <n>', 'the value returned on accept', '262144')
-    .action((words: string[], opts: { d?: boolean; dd?: boolean; ddd?: boolean; snaplen: string }) => {
+    .action((words: string[], opts: { d?: boolean; dd?: boolean; ddd?: boolean; snaplen: string }, cmd: Command) => {
       const snaplen = Number(opts.snaplen);
-      const format: ProgramFormat = opts.ddd ? 'ddd' : opts.dd ? 'dd' : 'd';
+      // tcpdump's own spellings -dd and -ddd would reach commander as repeated -d: honour them.
+      const raw = rootOf(cmd).rawArgs ?? [];
+      const format: ProgramFormat =
+        opts.ddd || raw.includes('-ddd') ? 'ddd' : opts.dd || raw.includes('-dd') ? 'dd' : 'd';
       const p = compileExpression(words.join(' '), { snaplen });
       io.out(formatProgram(p, format));
     });

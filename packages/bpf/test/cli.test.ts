@@ -55,6 +55,8 @@ describe('exonet bpf compile', () => {
     expect((await exonet('bpf', 'compile', '-d', 'tcp', 'dst', 'port', '80')).out).toBe(formatProgram(p, 'd'));
     expect((await exonet('bpf', 'compile', '--dd', 'tcp dst port 80')).out).toBe(formatProgram(p, 'dd'));
     expect((await exonet('bpf', 'compile', '--ddd', 'tcp dst port 80')).out).toBe(formatProgram(p, 'ddd'));
+    expect((await exonet('bpf', 'compile', '-dd', 'tcp dst port 80')).out).toBe(formatProgram(p, 'dd'));
+    expect((await exonet('bpf', 'compile', '-ddd', 'tcp dst port 80')).out).toBe(formatProgram(p, 'ddd'));
   });
 
   it('reports a bad expression with its position and exit code 1, no stack trace', async () => {
