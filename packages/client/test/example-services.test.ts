@@ -25,4 +25,20 @@ describe('example services', () => {
     services.close();
     sim.close();
   });
+
+  it('echo UDP over IPv6 after resolving the neighbour by NDP', async () => {
+    const sim = createSim({ a: { ipv6: { addresses: ['fd00::1'] } }, b: { ipv6: { addresses: ['fd00::2'] } } });
+    const services = startExampleServices(sim.b, { httpPort: false });
+    const client = sim.a.bindUdp(40000);
+    expect(client.send(new TextEncoder().encode('six'), 'fd00::2', 7)).toBe(true);
+    let echoed: string | null = null;
+    client.receive().then((d) => {
+      echoed = d ? `${new TextDecoder().decode(d.data)} from [${d.srcText}]:${d.srcPort} v${d.family}` : 'none';
+    });
+    await sim.until(() => echoed !== null);
+    expect(echoed).toBe('six from [fd00::2]:7 v6');
+    expect(sim.b.stats.neighborAdvertisementsSent).toBeGreaterThanOrEqual(1);
+    services.close();
+    sim.close();
+  });
 });

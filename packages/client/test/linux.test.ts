@@ -79,6 +79,15 @@ describe('against the Linux stack in a network namespace', () => {
     expect(out).toContain('exonet-udp');
   });
 
+  it('nc -6 -u gets its datagram echoed over IPv6', async () => {
+    let out = '';
+    for (let attempt = 0; attempt < 3 && !out.includes('exonet-udp6'); attempt++) {
+      const r = await tun.exec('nc', ['-6', '-u', '-w', '2', 'fd00:77::2', '7'], { input: 'exonet-udp6\n' });
+      out = r.stdout;
+    }
+    expect(out).toContain('exonet-udp6');
+  });
+
   it('curl gets a page from our TCP/HTTP server', async () => {
     const r = await tun.exec('curl', ['-sS', '--max-time', '30', 'http://10.77.0.2/index.html']);
     expect(r.stderr).toBe('');

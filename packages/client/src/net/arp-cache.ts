@@ -1,7 +1,8 @@
 /**
  * The ARP resolver (RFC 826, with the retry and timeout behaviour of RFC 1122 section 2.3.2.1): a cache of
  * IPv4 -> MAC entries, requests retried a few times, and a small queue of frames per unresolved address so the
- * first packets to a new neighbour are not lost.
+ * first packets to a new neighbour are not lost. The same machinery serves IPv6 neighbour discovery (RFC 4861
+ * section 7.2) with string keys (the address in hex) and solicitations as requests.
  */
 import { formatIpv4, type Ipv4Address, type MacAddress } from '@exonet/wire';
 import type { Clock, TimerHandle } from './clock.ts';
@@ -21,6 +22,14 @@ export interface ArpOptions {
   readonly maxEntries?: number;
 }
 
+/** How a cache names its addresses in errors, and what it calls its requests. */
+export interface NeighborNaming<A> {
+  readonly describe: (a: A) => string;
+  readonly protocol: string;
+}
+
+const IPV4_NAMING: NeighborNaming<number> = { describe: (a) => formatIpv4(a), protocol: 'ARP' };
+
 interface Entry {
   mac: MacAddress;
   expires: number;
@@ -33,10 +42,10 @@ interface Pending {
   waiters: { resolve: (m: MacAddress) => void; reject: (e: Error) => void }[];
 }
 
-/** IPv4 neighbour cache with resolution. */
-export class ArpCache {
-  readonly #entries = new Map<Ipv4Address, Entry>();
-  readonly #pending = new Map<Ipv4Address, Pending>();
+/** Neighbour cache with resolution; keyed by IPv4 address by default. */
+export class ArpCache<A extends number | string = Ipv4Address> {
+  readonly #entries = new Map<A, Entry>();
+  readonly #pending = new Map<A, Pending>();
   readonly #retries: number;
   readonly #retryMs: number;
   readonly #ttlMs: number;
@@ -46,10 +55,11 @@ export class ArpCache {
   constructor(
     readonly clock: Clock,
     /** Sends an ARP request for the address. */
-    readonly sendRequest: (ip: Ipv4Address) => void,
+    readonly sendRequest: (ip: A) => void,
     /** Sends a queued frame once its destination MAC is known (the callee fills the Ethernet destination). */
     readonly sendResolved: (frame: Uint8Array, mac: MacAddress) => void,
     opts: ArpOptions = {},
+    readonly naming: NeighborNaming<A> = IPV4_NAMING as unknown as NeighborNaming<A>,
   ) {
     this.#retries = opts.retries ?? 3;
     this.#retryMs = opts.retryMs ?? 1000;
@@ -59,7 +69,7 @@ export class ArpCache {
   }
 
   /** The cached MAC for `ip`, when fresh. */
-  lookup(ip: Ipv4Address): MacAddress | undefined {
+  lookup(ip: A): MacAddress | undefined {
     const e = this.#entries.get(ip);
     if (!e) return undefined;
     if (e.expires <= this.clock.now()) {
@@ -70,12 +80,12 @@ export class ArpCache {
   }
 
   /** True when an entry (fresh or not) exists: RFC 826's merge rule updates only known senders. */
-  has(ip: Ipv4Address): boolean {
+  has(ip: A): boolean {
     return this.#entries.has(ip);
   }
 
   /** Records `ip` at `mac` and flushes frames and waiters pending on it. */
-  learn(ip: Ipv4Address, mac: MacAddress): void {
+  learn(ip: A, mac: MacAddress): void {
     if (!this.#entries.has(ip) && this.#entries.size >= this.#maxEntries) {
       const oldest = this.#entries.keys().next().value;
       if (oldest !== undefined) this.#entries.delete(oldest);
@@ -91,7 +101,7 @@ export class ArpCache {
   }
 
   /** Queues `frame` until `ip` resolves (starting resolution if needed); returns false when the queue is full. */
-  enqueue(ip: Ipv4Address, frame: Uint8Array): boolean {
+  enqueue(ip: A, frame: Uint8Array): boolean {
     const p = this.#start(ip);
     if (p.frames.length >= this.#queueLength) p.frames.shift(); // keep the newest, as Linux's unres_qlen does
     p.frames.push(frame);
@@ -99,7 +109,7 @@ export class ArpCache {
   }
 
   /** Resolves `ip` to a MAC, from the cache or by asking; rejects with EXO_ERR_NET_ARP_TIMEOUT. */
-  resolve(ip: Ipv4Address): Promise<MacAddress> {
+  resolve(ip: A): Promise<MacAddress> {
     const mac = this.lookup(ip);
     if (mac) return Promise.resolve(mac);
     return new Promise((resolve, reject) => this.#start(ip).waiters.push({ resolve, reject }));
@@ -115,7 +125,7 @@ export class ArpCache {
     this.#entries.clear();
   }
 
-  #start(ip: Ipv4Address): Pending {
+  #start(ip: A): Pending {
     let p = this.#pending.get(ip);
     if (p) return p;
     p = { tries: 0, timer: null, frames: [], waiters: [] };
@@ -124,12 +134,12 @@ export class ArpCache {
     return p;
   }
 
-  #ask(ip: Ipv4Address, p: Pending): void {
+  #ask(ip: A, p: Pending): void {
     if (p.tries >= this.#retries) {
       this.#pending.delete(ip);
       const err = new NetError(
         'EXO_ERR_NET_ARP_TIMEOUT',
-        `no ARP reply from ${formatIpv4(ip)} after ${this.#retries} requests`,
+        `no ${this.naming.protocol} reply from ${this.naming.describe(ip)} after ${this.#retries} requests`,
       );
       for (const w of p.waiters) w.reject(err);
       return;

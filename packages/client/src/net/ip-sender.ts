@@ -1,15 +1,15 @@
 /**
  * What the transport layers (UDP, TCP) need from the IP layer of a stack. Internal to the stack.
  */
-import type { Ipv4Address } from '@exonet/wire';
+import type { Ipv4Address, Ipv6Address } from '@exonet/wire';
 import type { Clock } from './clock.ts';
 
 /** Writes an upper-layer message of a known length into `buf` at `offset`. */
 export type L4Writer = (buf: Uint8Array, offset: number) => void;
 
-/** The IPv4 output path and the facts transports depend on. */
+/** The IP output paths and the facts transports depend on. */
 export interface Ipv4Sender {
-  /** Our address. */
+  /** Our IPv4 address. */
   readonly address: Ipv4Address;
   readonly clock: Clock;
   /** Largest IPv4 payload that needs no fragmentation (link MTU minus the 20-byte IP header). */
@@ -25,6 +25,17 @@ export interface Ipv4Sender {
     l4Length: number,
     write: L4Writer,
     opts?: { dontFragment?: boolean; ttl?: number },
+  ): boolean;
+  /**
+   * Sends an IPv6 packet (no extension headers, no fragmentation) from the source address that suits `dst`;
+   * `write` gets the chosen source for its checksum. Resolves the neighbour by NDP (queueing while it
+   * resolves). Returns false when IPv6 is off, the packet is over the MTU or the link refused it.
+   */
+  sendIpv6(
+    dst: Ipv6Address,
+    nextHeader: number,
+    l4Length: number,
+    write: (buf: Uint8Array, offset: number, src: Ipv6Address) => void,
   ): boolean;
   /** Random 32-bit numbers (ISNs, ports); injectable for deterministic tests. */
   random32(): number;

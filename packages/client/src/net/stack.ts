@@ -14,6 +14,7 @@ import {
   emitIpv4,
   emitIpv6,
   formatIpv4,
+  formatIpv6,
   fragmentIpv4,
   IpProtocol,
   type Ipv4Address,
@@ -26,6 +27,7 @@ import {
   ipv4Mask,
   ipv4Repr,
   ipv6Equals,
+  ipv6MulticastMac,
   isMulticastMac,
   linkLocalFromMac,
   MAC_BROADCAST,
@@ -136,7 +138,7 @@ export class NetStack implements Ipv4Sender {
   readonly #reassembler = new Ipv4Reassembler();
   readonly #udp = new Map<number, UdpEndpoint>();
   readonly #tcp: TcpLayer;
-  readonly #neighbors6 = new Map<string, MacAddress>();
+  readonly #nd: ArpCache<string>;
   readonly #random32: () => number;
   readonly #opts: StackOptions;
   readonly #unsubscribe: () => void;
@@ -181,6 +183,16 @@ export class NetStack implements Ipv4Sender {
         this.#transmit(frame);
       },
       opts.arp,
+    );
+    this.#nd = new ArpCache<string>(
+      this.clock,
+      (key) => this.#solicit(unkey6(key)),
+      (frame, mac) => {
+        frame.set(mac, 0);
+        this.#transmit(frame);
+      },
+      opts.arp,
+      { describe: (k) => formatIpv6(unkey6(k)), protocol: 'neighbour discovery' },
     );
     this.#tcp = new TcpLayer(this, { verifyChecksums: opts.verifyChecksums, ...opts.tcp });
     this.#unsubscribe = this.link.onFrames((frames) => this.handleFrames(frames));
@@ -237,6 +249,7 @@ export class NetStack implements Ipv4Sender {
     this.#tcp.closeAll();
     for (const ep of [...this.#udp.values()]) ep.close();
     this.#arp.clear(new NetError('EXO_ERR_NET_CLOSED', 'the stack is closed'));
+    this.#nd.clear(new NetError('EXO_ERR_NET_CLOSED', 'the stack is closed'));
   }
 
   #checkOpen(): void {
@@ -408,7 +421,7 @@ export class NetStack implements Ipv4Sender {
       this.#drop();
       return;
     }
-    ep.input(ip, this.#opts.verifyChecksums !== false);
+    ep.input(ip.src, ip.dst, ip.payload, this.#opts.verifyChecksums !== false);
   }
 
   /** {@inheritDoc Ipv4Sender.sendIpv4} */
@@ -495,34 +508,54 @@ export class NetStack implements Ipv4Sender {
       return;
     }
     const ip = r.value;
+    const forUs = this.#isOurIpv6(ip.dst);
     const solicited = this.ipv6Addresses.some((a) => ipv6Equals(solicitedNodeMulticast(a), ip.dst));
-    if (!this.#isOurIpv6(ip.dst) && !solicited) {
+    const allNodes = ipv6Equals(ip.dst, ALL_NODES);
+    if (!forUs && !solicited && !allNodes) {
       this.#drop();
       return;
     }
+    const unspecified = ip.src.every((b) => b === 0);
+    if (forUs && !unspecified && !isMulticastMac(srcMac) && this.#opts.learnFromIp !== false) {
+      const k = key6(ip.src);
+      if (!this.#nd.lookup(k)) this.#nd.learn(k, srcMac);
+    }
     const walk = walkIpv6Extensions(ip.nextHeader, ip.payload);
-    if (!walk.ok || walk.value.fragment || walk.value.protocol !== IpProtocol.ICMPV6) {
+    // Fragmented IPv6 is not reassembled (see docs/task-stack.md).
+    if (!walk.ok || walk.value.fragment) {
       this.#drop();
       return;
     }
     const body = ip.payload.subarray(walk.value.offset);
+    if (walk.value.protocol === IpProtocol.UDP && forUs && !unspecified) {
+      const ep = body.length >= 8 ? this.#udp.get((body[2] << 8) | body[3]) : undefined;
+      if (!ep) {
+        this.#drop();
+        return;
+      }
+      ep.input(ip.src, ip.dst, body, this.#opts.verifyChecksums !== false);
+      return;
+    }
+    if (walk.value.protocol !== IpProtocol.ICMPV6) {
+      this.#drop();
+      return;
+    }
     const m = parseIcmpv6(body, ip.src, ip.dst, { verifyChecksum: this.#opts.verifyChecksums !== false });
     if (!m.ok) {
       this.#drop();
       return;
     }
     const msg = m.value;
-    const unspecified = ip.src.every((b) => b === 0);
     if (msg.kind === 'neighbor-solicitation') {
       // RFC 4861 section 7.1.1: hop limit 255 proves the message was not forwarded.
       if (ip.hopLimit !== 255 || !this.#isOurIpv6(msg.target)) {
         this.#drop();
         return;
       }
-      if (!unspecified && msg.sourceMac) this.#neighbors6.set(key6(ip.src), msg.sourceMac.slice());
+      if (!unspecified && msg.sourceMac) this.#nd.learn(key6(ip.src), msg.sourceMac);
       // Section 7.2.4: answer to the soliciting unicast, or to all-nodes when the source was unspecified (DAD).
-      const dst = unspecified ? parseIpv6Address('ff02::1')! : ip.src;
-      const dstMac = unspecified ? Uint8Array.of(0x33, 0x33, 0, 0, 0, 1) : (msg.sourceMac ?? srcMac);
+      const dst = unspecified ? ALL_NODES : ip.src;
+      const dstMac = unspecified ? ipv6MulticastMac(ALL_NODES) : (msg.sourceMac ?? srcMac);
       const na = {
         kind: 'neighbor-advertisement' as const,
         router: false,
@@ -537,14 +570,69 @@ export class NetStack implements Ipv4Sender {
       );
       return;
     }
-    if (msg.kind === 'echo-request' && this.#isOurIpv6(ip.dst) && !unspecified) {
+    if (msg.kind === 'neighbor-advertisement') {
+      // Section 7.2.5: an advertisement with the target's link-layer address completes resolution.
+      if (ip.hopLimit === 255 && msg.targetMac) this.#nd.learn(key6(msg.target), msg.targetMac);
+      return;
+    }
+    if (msg.kind === 'echo-request' && forUs && !unspecified && this.#opts.icmpEcho !== false) {
       const reply = { kind: 'echo-reply' as const, ident: msg.ident, seq: msg.seq, data: msg.data };
-      const mac = this.#neighbors6.get(key6(ip.src)) ?? srcMac;
+      const mac = this.#nd.lookup(key6(ip.src)) ?? srcMac;
       this.stats.icmpv6EchoAnswered++;
       this.#sendIcmpv6(ip.dst, ip.src, mac, 64, icmpv6BufferLength(reply), (b, o) =>
         emitIcmpv6(reply, b, o, ip.dst, ip.src),
       );
     }
+  }
+
+  /** Our source address for `dst` (RFC 6724 in miniature: link-local to link-local, else the first other). */
+  #sourceFor6(dst: Ipv6Address): Ipv6Address {
+    const linkLocal = dst[0] === 0xfe && (dst[1] & 0xc0) === 0x80;
+    const multicastLinkScope = dst[0] === 0xff && (dst[1] & 0x0f) === 2;
+    if (linkLocal || multicastLinkScope || this.ipv6Addresses.length === 1) return this.ipv6Addresses[0]!;
+    return this.ipv6Addresses[1]!;
+  }
+
+  /** Sends a neighbour solicitation for `target` to its solicited-node multicast address (RFC 4861 7.2.2). */
+  #solicit(target: Ipv6Address): void {
+    const src = this.#sourceFor6(target);
+    const dst = solicitedNodeMulticast(target);
+    const ns = { kind: 'neighbor-solicitation' as const, target, sourceMac: this.mac };
+    this.#sendIcmpv6(src, dst, ipv6MulticastMac(dst), 255, icmpv6BufferLength(ns), (b, o) =>
+      emitIcmpv6(ns, b, o, src, dst),
+    );
+  }
+
+  /** {@inheritDoc Ipv4Sender.sendIpv6} */
+  sendIpv6(
+    dst: Ipv6Address,
+    nextHeader: number,
+    l4Length: number,
+    write: (buf: Uint8Array, offset: number, src: Ipv6Address) => void,
+  ): boolean {
+    if (this.#closed || this.ipv6Addresses.length === 0 || 40 + l4Length > this.link.mtu) return false;
+    const src = this.#sourceFor6(dst);
+    const frame = new Uint8Array(54 + l4Length);
+    write(frame, 54, src);
+    emitIpv6(
+      { src, dst, nextHeader, hopLimit: 64, trafficClass: 0, flowLabel: 0, payload: frame.subarray(54) },
+      frame,
+      14,
+    );
+    emitEthernet(
+      { dst: MAC_ZERO, src: this.mac, etherType: EtherType.IPV6, vlans: [], payload: frame.subarray(14) },
+      frame,
+    );
+    if (dst[0] === 0xff) {
+      frame.set(ipv6MulticastMac(dst), 0);
+      return this.#transmit(frame);
+    }
+    const mac = this.#nd.lookup(key6(dst));
+    if (mac) {
+      frame.set(mac, 0);
+      return this.#transmit(frame);
+    }
+    return this.#nd.enqueue(key6(dst), frame);
   }
 
   #sendIcmpv6(
@@ -580,6 +668,12 @@ export class NetStack implements Ipv4Sender {
   }
 }
 
+const ALL_NODES: Ipv6Address = Uint8Array.of(0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
+
 function key6(a: Ipv6Address): string {
-  return Buffer.from(a).toString('hex');
+  return Buffer.from(a.subarray(0, 16)).toString('hex');
+}
+
+function unkey6(k: string): Ipv6Address {
+  return Uint8Array.from(Buffer.from(k, 'hex'));
 }
