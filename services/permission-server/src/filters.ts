@@ -14,7 +14,7 @@ export type FilterCompiler = (expression: string, options?: { snaplen?: number }
 
 /**
  * libpcap's compiler through `tcpdump -ddd` (Ethernet link type, snap length 262144): the reference
- * implementation of the pcap-filter language, used when @exonet/bpf has no compiler. The expression is one
+ * implementation of the pcap-filter language, selectable instead of @exonet/bpf's (`compile` option). The expression is one
  * argv element (no shell); the output is parsed and then verified like any other program.
  */
 export function libpcapCompiler(expression: string): Program {
@@ -27,10 +27,9 @@ export function libpcapCompiler(expression: string): Program {
   return bpf.parseProgramText(text);
 }
 
-/** bpf's compileExpression when the package provides it, else libpcap's through tcpdump. */
+/** The default compiler: @exonet/bpf's compileExpression (libpcapCompiler is the alternative). */
 export function defaultCompiler(): FilterCompiler {
-  const compile = (bpf as unknown as Record<string, unknown>).compileExpression;
-  return typeof compile === 'function' ? (compile as FilterCompiler) : libpcapCompiler;
+  return (expression, options) => bpf.compileExpression(expression, options);
 }
 
 /** What the task asked for: an expression or a program (8-byte instructions). */
