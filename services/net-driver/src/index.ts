@@ -23,6 +23,7 @@ export { DeviceWrapper } from './driver/wrapper.ts';
 export { ERROR_CODES, type ErrorCode, ExoNetDriverError, NicError, WireError } from './errors.ts';
 export { createInThreadNic, DEFAULT_MAC, type InThreadNic, type InThreadNicOptions } from './nic/in-thread.ts';
 export { DirectMmio, type Mmio, type MmioTarget } from './nic/mmio.ts';
+export { type OpenedNic, type OpenNicOptions, openNic } from './nic/open-nic.ts';
 export { PhysicalMemory } from './nic/physical-memory.ts';
 export { type ModelStats, Rtl8169Model, type Rtl8169ModelOptions } from './nic/rtl8169.ts';
 export { createWorkerNic, type WorkerNic, type WorkerNicOptions } from './nic/worker-nic.ts';

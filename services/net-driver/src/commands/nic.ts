@@ -3,11 +3,10 @@ import type { Command } from 'commander';
 import type { NetDevice } from '../driver/net-device.ts';
 import { PcapTapDevice } from '../driver/pcap-tap.ts';
 import { NicError } from '../errors.ts';
-import { createInThreadNic, DEFAULT_MAC } from '../nic/in-thread.ts';
-import { createWorkerNic } from '../nic/worker-nic.ts';
+import { DEFAULT_MAC } from '../nic/in-thread.ts';
+import { openNic } from '../nic/open-nic.ts';
 import { PcapReader, PcapWriter } from '../wire/pcap-file.ts';
-import { openWire, WIRE_SPEC_FORMS } from '../wire/spec.ts';
-import type { FrameSource } from '../wire/wire.ts';
+import { WIRE_SPEC_FORMS } from '../wire/spec.ts';
 
 /** Parses aa:bb:cc:dd:ee:ff. */
 export function parseMac(text: string): Uint8Array {
@@ -26,24 +25,6 @@ export function describeFrame(frame: Uint8Array, length: number): string {
   if (length < 14) return `runt, length ${length}`;
   const type = (frame[12] << 8) | frame[13];
   return `${hex(frame, 6, 12)} > ${hex(frame, 0, 6)}, ethertype 0x${type.toString(16).padStart(4, '0')}, length ${length}`;
-}
-
-interface Opened {
-  readonly device: NetDevice;
-  pumpSome(): void;
-  close(): Promise<void>;
-}
-
-async function open(spec: string, mac: Uint8Array, worker: boolean): Promise<Opened> {
-  if (worker) {
-    const nic = await createWorkerNic({ wire: spec, mac });
-    nic.setPumping('flow');
-    return { device: nic.driver, pumpSome: () => {}, close: () => nic.close() };
-  }
-  const wire = await openWire(spec, { mac });
-  const nic = createInThreadNic({ wire, mac });
-  const source = 'pump' in wire ? (wire as unknown as FrameSource) : undefined;
-  return { device: nic.driver, pumpSome: () => source?.pump(32), close: () => nic.close() };
 }
 
 /** `exonet nic capture` and `exonet nic send`: an RTL8169 model and its driver on a wire, from the shell. */
@@ -73,9 +54,9 @@ export function registerNicCommands(program: Command): void {
         const seconds = o.seconds === undefined ? Number.POSITIVE_INFINITY : Number(o.seconds);
         if (!(limit > 0) || !(seconds > 0))
           throw new NicError('EXO_ERR_NIC_CONFIG', 'expected positive --count and --seconds');
-        const opened = await open(o.wire, parseMac(o.mac), Boolean(o.worker));
+        const opened = await openNic({ wire: o.wire, mac: parseMac(o.mac), worker: Boolean(o.worker) });
         const writer = o.pcap ? new PcapWriter(o.pcap) : undefined;
-        const dev: NetDevice = writer ? new PcapTapDevice(opened.device, writer, { rx: true }) : opened.device;
+        const dev: NetDevice = writer ? new PcapTapDevice(opened.driver, writer, { rx: true }) : opened.driver;
         let seen = 0;
         const deadline = Date.now() + seconds * 1000;
         let stopped = false;
@@ -91,7 +72,7 @@ export function registerNicCommands(program: Command): void {
             seen++;
           };
           while (!stopped && seen < limit && Date.now() < deadline) {
-            opened.pumpSome();
+            opened.pump(32);
             if (dev.receive(sink, 64) === 0) await new Promise((r) => setTimeout(r, 2));
           }
           const c = dev.counters();
@@ -111,9 +92,9 @@ export function registerNicCommands(program: Command): void {
     .option('--mac <mac>', 'station address', hex(DEFAULT_MAC, 0, 6))
     .action(async (o: { wire: string; pcap: string; mac: string }) => {
       const reader = new PcapReader(readFileSync(o.pcap));
-      const opened = await open(o.wire, parseMac(o.mac), false);
+      const opened = await openNic({ wire: o.wire, mac: parseMac(o.mac) });
       try {
-        const dev = opened.device;
+        const dev = opened.driver;
         dev.start();
         let sent = 0;
         for (let rec = reader.next(); rec; rec = reader.next()) {
