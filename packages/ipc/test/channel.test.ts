@@ -1,7 +1,10 @@
+import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { createChannel, DriverChannel } from '../src/driver-channel.ts';
 import { ChannelHeader, DescriptorStatus, RingHeader, RingId } from '../src/layout.ts';
+import { spawnWorker } from '../src/spawn.ts';
 import { attachChannel } from '../src/task-channel.ts';
+import { serveUntilDisconnected } from './fixtures/driver-loop.ts';
 
 function open(frameCount = 8, maxErrors = 16) {
   const driver = createChannel({ frameCount, frameSize: 256, maxErrors });
@@ -164,5 +167,31 @@ describe('channel (thread transport, one thread)', () => {
 
   it('is what createChannel returns', () => {
     expect(createChannel()).toBeInstanceOf(DriverChannel);
+  });
+});
+
+describe('channel between threads', () => {
+  it('checks every frame a task thread sends, then reclaims every frame when the worker is stopped mid-stream', async () => {
+    const frameCount = 64;
+    const driver = createChannel({ frameCount, frameSize: 2048 });
+    const worker = spawnWorker(new URL('./fixtures/task-thread.ts', import.meta.url), {
+      workerData: { handle: driver.handle, hold: 5 },
+    });
+    try {
+      await once(worker, 'message');
+      worker.on('exit', () => driver.taskExited('task worker exited'));
+      const target = 200_000;
+      const { received, firstBad, held } = await serveUntilDisconnected(driver, target, () => {
+        void worker.terminate();
+      });
+      expect(firstBad).toBe('');
+      expect(received).toBeGreaterThanOrEqual(target);
+      expect(driver.disconnectReason).toBe('task worker exited');
+      for (const off of held) expect(driver.completeTx(off)).toBe(false);
+      expect(driver.ownership()).toEqual({ task: 0, driverRx: 0, driverTx: 0, reclaimed: frameCount });
+    } finally {
+      await worker.terminate();
+      driver.close();
+    }
   });
 });
