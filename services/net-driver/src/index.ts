@@ -6,6 +6,13 @@
  * @packageDocumentation
  */
 
+export { Conntrack, LINUX_TIMEOUTS, TcpState } from './core/conntrack.ts';
+export { type Demux, LinearDemux } from './core/demux.ts';
+export { IndexedDemux, mayOverlap } from './core/demux-index.ts';
+export { type AttachRequest, type CoreCounters, type CoreOptions, ExokernelCore } from './core/exokernel.ts';
+export { Firewall, type FirewallConfig, FirewallConfigError, type FirewallRuleConfig } from './core/firewall.ts';
+export { CoreRefusal, GrantTable, type InstalledGrant, type TaskIdentity } from './core/grant-table.ts';
+export { type TaskCounters, TaskSession } from './core/task-session.ts';
 export { FaultInjectorDevice, type FaultOptions } from './driver/fault-injector.ts';
 export { type InterruptLine, LocalInterruptLine } from './driver/interrupt-line.ts';
 export { LoopbackDevice } from './driver/loopback.ts';
@@ -27,6 +34,7 @@ export { type OpenedNic, type OpenNicOptions, openNic } from './nic/open-nic.ts'
 export { PhysicalMemory } from './nic/physical-memory.ts';
 export { type ModelStats, Rtl8169Model, type Rtl8169ModelOptions } from './nic/rtl8169.ts';
 export { createWorkerNic, type WorkerNic, type WorkerNicOptions } from './nic/worker-nic.ts';
+export { DriverService, type DriverServiceOptions, type DriverStatus } from './service/driver-service.ts';
 export { Cable, LoopbackWire, NullWire } from './wire/cable.ts';
 export { checkFrame, TrafficGenerator, type TrafficGeneratorOptions, writeSequencedFrame } from './wire/generator.ts';
 export { PcapReader, type PcapRecord, PcapWriter } from './wire/pcap-file.ts';
