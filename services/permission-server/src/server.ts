@@ -41,7 +41,7 @@ export interface PermissionServerOptions {
   readonly adminToken?: string;
   /** Where a generated bootstrap admin token is written (mode 0600; default `admin-token` beside the SQLite file). */
   readonly adminTokenFile?: string;
-  /** Seconds a new signing key is published before it signs (default 0 for SQLite, 30 for shared stores). */
+  /** Seconds a new signing key is published before it signs (default 0: drivers refetch the JWKS on an unknown kid). */
   readonly publishDelaySec?: number;
   readonly rateLimit?: { readonly max: number; readonly timeWindowMs: number };
   readonly logger?: FastifyServerOptions['logger'];
@@ -89,10 +89,7 @@ export async function startPermissionServer(options: PermissionServerOptions = {
   const system = { actor: 'system' };
   try {
     const kek = options.kek ?? loadKek(options.kekFile ?? (sqliteDir ? join(sqliteDir, 'kek') : undefined));
-    // Several servers on one shared store each refresh their key list every 10 s: a new key must be published
-    // for longer than that before it signs, or a driver could meet a kid its JWKS fetch did not yet show.
-    const publishDelaySec = options.publishDelaySec ?? (store.kind === 'sqlite' ? 0 : 30);
-    const keys = new KeyManager(store, kek, { publishDelaySec, toleranceSec: tolerance });
+    const keys = new KeyManager(store, kek, { publishDelaySec: options.publishDelaySec, toleranceSec: tolerance });
     await keys.init(system);
     // A shared store (etcd) reports key changes made by any replica: reload at once, so every replica
     // publishes the same JWKS and signs with the one active key (the 10 s tick below is the fallback).
