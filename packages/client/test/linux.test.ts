@@ -88,6 +88,12 @@ describe('against the Linux stack in a network namespace', () => {
     expect(out).toContain('exonet-udp6');
   });
 
+  it('curl -6 gets a page over TCP on IPv6', async () => {
+    const r = await tun.exec('curl', ['-6', '-sS', '--max-time', '30', 'http://[fd00:77::2]/six']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('hello from exonet, you asked for /six\n');
+  });
+
   it('curl gets a page from our TCP/HTTP server', async () => {
     const r = await tun.exec('curl', ['-sS', '--max-time', '30', 'http://10.77.0.2/index.html']);
     expect(r.stderr).toBe('');

@@ -27,8 +27,8 @@ export interface Ipv4Sender {
     opts?: { dontFragment?: boolean; ttl?: number },
   ): boolean;
   /**
-   * Sends an IPv6 packet (no extension headers, no fragmentation) from the source address that suits `dst`;
-   * `write` gets the chosen source for its checksum. Resolves the neighbour by NDP (queueing while it
+   * Sends an IPv6 packet (no extension headers, no fragmentation) from `src` or else the source address that
+   * suits `dst`; `write` gets the source for its checksum. Resolves the neighbour by NDP (queueing while it
    * resolves). Returns false when IPv6 is off, the packet is over the MTU or the link refused it.
    */
   sendIpv6(
@@ -36,7 +36,10 @@ export interface Ipv4Sender {
     nextHeader: number,
     l4Length: number,
     write: (buf: Uint8Array, offset: number, src: Ipv6Address) => void,
+    src?: Ipv6Address,
   ): boolean;
+  /** Our IPv6 source address for `dst`, or null when IPv6 is off. */
+  ipv6SourceFor(dst: Ipv6Address): Ipv6Address | null;
   /** Random 32-bit numbers (ISNs, ports); injectable for deterministic tests. */
   random32(): number;
 }

@@ -16,6 +16,7 @@ import {
   formatIpv4,
   formatIpv6,
   fragmentIpv4,
+  type IpAddress,
   IpProtocol,
   type Ipv4Address,
   Ipv4Reassembler,
@@ -222,10 +223,13 @@ export class NetStack implements Ipv4Sender {
   }
 
   /** Opens a TCP connection (active open); resolves once established. */
-  tcpConnect(address: string | Ipv4Address, port: number, opts: TcpConnectOptions = {}): Promise<TcpSocket> {
+  tcpConnect(address: string | IpAddress, port: number, opts: TcpConnectOptions = {}): Promise<TcpSocket> {
     this.#checkOpen();
-    const dst = typeof address === 'number' ? address : parseIpv4Address(address);
-    if (dst === null) throw new NetError('EXO_ERR_NET_INVALID_ARGUMENT', `expected an IPv4 address, got "${address}"`);
+    let dst: IpAddress | null;
+    if (typeof address === 'string')
+      dst = address.includes(':') ? parseIpv6Address(address) : parseIpv4Address(address);
+    else dst = typeof address === 'number' || address.length === 16 ? address : null;
+    if (dst === null) throw new NetError('EXO_ERR_NET_INVALID_ARGUMENT', `expected an IP address, got "${address}"`);
     return this.#tcp.connect(dst, port, opts);
   }
 
@@ -385,7 +389,7 @@ export class NetStack implements Ipv4Sender {
           return;
         } // TCP is unicast only (RFC 9293 section 3.9.1)
         {
-          this.#tcp.input(ip);
+          this.#tcp.input(ip.src, ip.dst, ip.payload);
           return;
         }
       default: {
@@ -536,6 +540,10 @@ export class NetStack implements Ipv4Sender {
       ep.input(ip.src, ip.dst, body, this.#opts.verifyChecksums !== false);
       return;
     }
+    if (walk.value.protocol === IpProtocol.TCP && forUs && !unspecified) {
+      this.#tcp.input(ip.src, ip.dst, body);
+      return;
+    }
     if (walk.value.protocol !== IpProtocol.ICMPV6) {
       this.#drop();
       return;
@@ -593,6 +601,11 @@ export class NetStack implements Ipv4Sender {
     return this.ipv6Addresses[1]!;
   }
 
+  /** {@inheritDoc Ipv4Sender.ipv6SourceFor} */
+  ipv6SourceFor(dst: Ipv6Address): Ipv6Address | null {
+    return this.ipv6Addresses.length === 0 ? null : this.#sourceFor6(dst);
+  }
+
   /** Sends a neighbour solicitation for `target` to its solicited-node multicast address (RFC 4861 7.2.2). */
   #solicit(target: Ipv6Address): void {
     const src = this.#sourceFor6(target);
@@ -609,9 +622,10 @@ export class NetStack implements Ipv4Sender {
     nextHeader: number,
     l4Length: number,
     write: (buf: Uint8Array, offset: number, src: Ipv6Address) => void,
+    from?: Ipv6Address,
   ): boolean {
     if (this.#closed || this.ipv6Addresses.length === 0 || 40 + l4Length > this.link.mtu) return false;
-    const src = this.#sourceFor6(dst);
+    const src = from ?? this.#sourceFor6(dst);
     const frame = new Uint8Array(54 + l4Length);
     write(frame, 54, src);
     emitIpv6(

@@ -6,9 +6,10 @@
  * The connection knows nothing of streams or promises: it exposes buffers and calls `onChange` whenever
  * something an application waits for may have changed; {@link TcpSocket} builds the API on top.
  */
-import { formatIpv4, type Ipv4Address, TcpFlags, type TcpOptions, type TcpRepr, tcpSegmentLength } from '@exonet/wire';
+import { type IpAddress, TcpFlags, type TcpOptions, type TcpRepr, tcpSegmentLength } from '@exonet/wire';
 import type { Clock, TimerHandle } from '../clock.ts';
 import { NetError } from '../errors.ts';
+import { formatEndpoint } from '../ip-text.ts';
 import { ReassemblyBuffer } from './reassembly.ts';
 import { RtoEstimator, type RtoOptions } from './rto.ts';
 import { SendBuffer } from './send-buffer.ts';
@@ -49,8 +50,8 @@ export interface TcpConfig {
 /** Segment output and clock, provided by the TCP layer. */
 export interface TcpHost {
   readonly clock: Clock;
-  /** Our MSS: link MTU - 40. */
-  readonly localMss: number;
+  /** Our MSS towards `remote`: link MTU - 40 for IPv4, - 60 for IPv6. */
+  localMssFor(remote: IpAddress): number;
   /** Sends a segment to the connection's peer; false when the link refused it (treated as a loss). */
   sendSegment(conn: TcpConnection, seg: TcpRepr): boolean;
   /** The connection reached CLOSED and can be forgotten. */
@@ -120,13 +121,15 @@ export class TcpConnection {
 
   readonly receiveBufferSize: number;
   readonly sendBufferSize: number;
+  /** Our MSS on this connection's path. */
+  readonly localMss: number;
   readonly #cfg: Required<Omit<TcpConfig, 'rto'>>;
 
   constructor(
     readonly host: TcpHost,
-    readonly localAddress: Ipv4Address,
+    readonly localAddress: IpAddress,
     readonly localPort: number,
-    readonly remoteAddress: Ipv4Address,
+    readonly remoteAddress: IpAddress,
     readonly remotePort: number,
     iss: number,
     passive: boolean,
@@ -141,6 +144,7 @@ export class TcpConnection {
       maxRetries: cfg.maxRetries ?? 15,
       initialWindowSegments: cfg.initialWindowSegments ?? 10,
     };
+    this.localMss = host.localMssFor(remoteAddress);
     this.receiveBufferSize = Math.max(1024, Math.min(this.#cfg.receiveBuffer, 0x3fffffff));
     this.sendBufferSize = Math.max(1024, this.#cfg.sendBuffer);
     this.ooo = new ReassemblyBuffer(this.receiveBufferSize);
@@ -161,7 +165,7 @@ export class TcpConnection {
 
   /** "a.b.c.d:p > e.f.g.h:q" for logs. */
   toString(): string {
-    return `${formatIpv4(this.localAddress)}:${this.localPort} > ${formatIpv4(this.remoteAddress)}:${this.remotePort} ${this.state}`;
+    return `${formatEndpoint(this.localAddress, this.localPort)} > ${formatEndpoint(this.remoteAddress, this.remotePort)} ${this.state}`;
   }
 
   // ---------------------------------------------------------------- opening
@@ -185,7 +189,7 @@ export class TcpConnection {
     // RFC 9293 section 3.7.1: without the option, assume 536.
     const mss = o.mss && o.mss > 0 ? o.mss : 536;
     this.peerSyn = { mss, windowScale: o.windowScale };
-    this.sndMss = Math.max(64, Math.min(mss, this.host.localMss));
+    this.sndMss = Math.max(64, Math.min(mss, this.localMss));
     this.cwnd = this.#cfg.initialWindowSegments * this.sndMss;
     if (o.windowScale === undefined) {
       // Scaling is on only when both SYNs carry the option (RFC 7323 section 2.2).
@@ -198,7 +202,7 @@ export class TcpConnection {
 
   #synOptions(): TcpOptions {
     const wantScale = this.state === 'SYN-SENT' || this.peerSyn?.windowScale !== undefined;
-    return wantScale ? { mss: this.host.localMss, windowScale: this.rcvShift } : { mss: this.host.localMss };
+    return wantScale ? { mss: this.localMss, windowScale: this.rcvShift } : { mss: this.localMss };
   }
 
   #sendSyn(): void {
@@ -307,7 +311,7 @@ export class TcpConnection {
       this.rcvAdvEdge = this.rcvNxt;
       current = 0;
     }
-    const step = Math.min(this.receiveBufferSize >> 1, this.host.localMss);
+    const step = Math.min(this.receiveBufferSize >> 1, this.localMss);
     let wnd = current;
     if (free >= current + step || (free > current && free >= this.receiveBufferSize >> 1)) wnd = free;
     wnd = Math.min(wnd, 0xffff << this.rcvShift);
@@ -458,7 +462,7 @@ export class TcpConnection {
     if (this.#retries > limit) {
       const err = new NetError(
         'EXO_ERR_NET_TIMEOUT',
-        `${this.state === 'SYN-SENT' ? 'connect' : 'connection'} to ${formatIpv4(this.remoteAddress)}:${this.remotePort} timed out after ${this.#retries - 1} retransmissions`,
+        `${this.state === 'SYN-SENT' ? 'connect' : 'connection'} to ${formatEndpoint(this.remoteAddress, this.remotePort)} timed out after ${this.#retries - 1} retransmissions`,
       );
       this.abort(err);
       return;
@@ -507,7 +511,7 @@ export class TcpConnection {
     const before = seqDiff(this.rcvAdvEdge, this.rcvNxt);
     const free = this.receiveBufferSize - this.readableBytes - this.ooo.bytes;
     // Announce a reopened window once it grew by two segments or half the buffer (RFC 1122 4.2.3.3).
-    if (free - before >= Math.min(this.receiveBufferSize >> 1, 2 * this.host.localMss)) this.sendAck();
+    if (free - before >= Math.min(this.receiveBufferSize >> 1, 2 * this.localMss)) this.sendAck();
   }
 
   // ---------------------------------------------------------------- input
@@ -571,7 +575,7 @@ export class TcpConnection {
           ? null
           : new NetError(
               'EXO_ERR_NET_CONNECTION_RESET',
-              `connection reset by ${formatIpv4(this.remoteAddress)}:${this.remotePort}`,
+              `connection reset by ${formatEndpoint(this.remoteAddress, this.remotePort)}`,
             );
       this.#release(err);
       return;
@@ -815,7 +819,7 @@ export class TcpConnection {
         this.#release(
           new NetError(
             'EXO_ERR_NET_CONNECTION_REFUSED',
-            `connection refused by ${formatIpv4(this.remoteAddress)}:${this.remotePort}`,
+            `connection refused by ${formatEndpoint(this.remoteAddress, this.remotePort)}`,
           ),
         );
       }

@@ -4,10 +4,9 @@
  */
 import {
   emitTcp,
-  formatIpv4,
+  type IpAddress,
   IpProtocol,
-  type Ipv4Address,
-  type Ipv4Repr,
+  type Ipv6Address,
   parseTcp,
   TcpFlags,
   type TcpRepr,
@@ -16,6 +15,7 @@ import {
 } from '@exonet/wire';
 import { NetError } from '../errors.ts';
 import type { Ipv4Sender } from '../ip-sender.ts';
+import { formatEndpoint, ipKey } from '../ip-text.ts';
 import { seqAdd, seqGt } from './seq.ts';
 import { type TcpConfig, TcpConnection, type TcpHost } from './tcp-connection.ts';
 import { TcpListener, type TcpListenOptions } from './tcp-listener.ts';
@@ -33,23 +33,24 @@ export interface TcpLayerOptions extends TcpConfig {
 
 const EMPTY = new Uint8Array(0);
 
-function key(addr: Ipv4Address, rport: number, lport: number): string {
-  return `${addr}:${rport}:${lport}`;
+function key(addr: IpAddress, rport: number, lport: number): string {
+  return `${ipKey(addr)}:${rport}:${lport}`;
 }
 
-/** TCP over one IPv4 address. */
+/** TCP over the stack's IPv4 address and, when IPv6 is on, its IPv6 addresses. */
 export class TcpLayer implements TcpHost {
   readonly #conns = new Map<string, TcpConnection>();
   readonly #listeners = new Map<number, TcpListener>();
   readonly #owners = new Map<TcpConnection, TcpListener>();
   readonly #pendingConnects = new Map<TcpConnection, { resolve: (s: TcpSocket) => void; reject: (e: Error) => void }>();
-  readonly localMss: number;
-
   constructor(
     readonly ip: Ipv4Sender,
     readonly opts: TcpLayerOptions = {},
-  ) {
-    this.localMss = ip.maxPayload - 20;
+  ) {}
+
+  /** IPv4: MTU - 20 - 20; IPv6: MTU - 40 - 20 (RFC 9293 section 3.7.1, RFC 8200 section 8.3). */
+  localMssFor(remote: IpAddress): number {
+    return typeof remote === 'number' ? this.ip.maxPayload - 20 : this.ip.maxPayload - 40;
   }
 
   get clock() {
@@ -70,7 +71,7 @@ export class TcpLayer implements TcpHost {
     return l;
   }
 
-  connect(dst: Ipv4Address, port: number, opts: TcpConnectOptions): Promise<TcpSocket> {
+  connect(dst: IpAddress, port: number, opts: TcpConnectOptions): Promise<TcpSocket> {
     if (!Number.isInteger(port) || port < 1 || port > 0xffff) {
       throw new NetError('EXO_ERR_NET_INVALID_ARGUMENT', `expected a TCP port 1..65535, got ${port}`);
     }
@@ -84,7 +85,11 @@ export class TcpLayer implements TcpHost {
     if (lport === 0 || this.#conns.has(key(dst, port, lport))) {
       return Promise.reject(new NetError('EXO_ERR_NET_PORT_IN_USE', 'no free local port for the connection'));
     }
-    const conn = new TcpConnection(this, this.ip.address, lport, dst, port, this.ip.random32(), false, {
+    const local = typeof dst === 'number' ? this.ip.address : this.ip.ipv6SourceFor(dst);
+    if (local === null) {
+      return Promise.reject(new NetError('EXO_ERR_NET_NO_ROUTE', 'IPv6 is off on this stack'));
+    }
+    const conn = new TcpConnection(this, local, lport, dst, port, this.ip.random32(), false, {
       ...this.opts,
       ...opts,
     });
@@ -108,9 +113,10 @@ export class TcpLayer implements TcpHost {
     return p;
   }
 
-  /** Segment input from the IP layer. */
-  input(ip: Ipv4Repr): void {
-    const r = parseTcp(ip.payload, ip.src, ip.dst, { verifyChecksum: this.opts.verifyChecksums !== false });
+  /** Segment input from the IP layer: the TCP segment `payload` between `src` and `dst` (ours). */
+  input(src: IpAddress, dst: IpAddress, payload: Uint8Array): void {
+    const ip = { src, dst };
+    const r = parseTcp(payload, src, dst, { verifyChecksum: this.opts.verifyChecksums !== false });
     if (!r.ok) return;
     const seg = r.value;
     this.opts.trace?.('in', seg);
@@ -145,11 +151,11 @@ export class TcpLayer implements TcpHost {
       return;
     }
     if (l && !(seg.flags & TcpFlags.RST) && !(seg.flags & TcpFlags.ACK)) return; // LISTEN drops these silently
-    this.#reset(ip.src, seg);
+    this.#reset(ip, seg);
   }
 
   /** RST for a segment that belongs to no connection (RFC 9293 section 3.10.7.1). */
-  #reset(dst: Ipv4Address, seg: TcpRepr): void {
+  #reset(ip: { src: IpAddress; dst: IpAddress }, seg: TcpRepr): void {
     if (seg.flags & TcpFlags.RST || this.opts.sendResets === false) return;
     const rst: TcpRepr =
       seg.flags & TcpFlags.ACK
@@ -175,21 +181,31 @@ export class TcpLayer implements TcpHost {
             options: {},
             payload: EMPTY,
           };
-    this.#send(dst, rst);
+    this.#send(ip.dst, ip.src, rst);
   }
 
-  #send(dst: Ipv4Address, seg: TcpRepr): boolean {
+  #send(src: IpAddress, dst: IpAddress, seg: TcpRepr): boolean {
     this.opts.trace?.('out', seg);
-    const src = this.ip.address;
-    // DF set: TCP sizes segments by MSS and relies on PMTU discovery (RFC 1191), as Linux does.
-    return this.ip.sendIpv4(dst, IpProtocol.TCP, tcpBufferLength(seg), (b, off) => emitTcp(seg, b, off, src, dst), {
-      dontFragment: true,
-    });
+    const len = tcpBufferLength(seg);
+    if (typeof dst === 'number') {
+      const from = this.ip.address;
+      // DF set: TCP sizes segments by MSS and relies on PMTU discovery (RFC 1191), as Linux does.
+      return this.ip.sendIpv4(dst, IpProtocol.TCP, len, (b, off) => emitTcp(seg, b, off, from, dst), {
+        dontFragment: true,
+      });
+    }
+    return this.ip.sendIpv6(
+      dst,
+      IpProtocol.TCP,
+      len,
+      (b, off, from) => emitTcp(seg, b, off, from, dst),
+      src as Ipv6Address,
+    );
   }
 
   // TcpHost
   sendSegment(conn: TcpConnection, seg: TcpRepr): boolean {
-    return this.#send(conn.remoteAddress, seg);
+    return this.#send(conn.localAddress, conn.remoteAddress, seg);
   }
 
   released(conn: TcpConnection): void {
@@ -220,6 +236,6 @@ export class TcpLayer implements TcpHost {
   }
 
   toString(): string {
-    return [...this.#conns.values()].map((c) => `${c} ${formatIpv4(c.remoteAddress)}`).join('\n');
+    return [...this.#conns.values()].map((c) => `${c} ${formatEndpoint(c.remoteAddress, c.remotePort)}`).join('\n');
   }
 }

@@ -2,8 +2,9 @@
  * The stream API over a {@link TcpConnection}: `write` with backpressure, async-iterable reads, half-close
  * with `end`, `close` and `abort`.
  */
-import { formatIpv4, type Ipv4Address } from '@exonet/wire';
+import type { IpAddress } from '@exonet/wire';
 import { NetError } from '../errors.ts';
+import { formatEndpoint } from '../ip-text.ts';
 import type { TcpConfig, TcpConnection, TcpState } from './tcp-connection.ts';
 
 /** Options of {@link NetStack.tcpConnect}. */
@@ -36,13 +37,13 @@ export class TcpSocket implements AsyncIterable<Uint8Array> {
     };
   }
 
-  get localAddress(): Ipv4Address {
+  get localAddress(): IpAddress {
     return this.#conn.localAddress;
   }
   get localPort(): number {
     return this.#conn.localPort;
   }
-  get remoteAddress(): Ipv4Address {
+  get remoteAddress(): IpAddress {
     return this.#conn.remoteAddress;
   }
   get remotePort(): number {
@@ -56,9 +57,9 @@ export class TcpSocket implements AsyncIterable<Uint8Array> {
   get bufferedAmount(): number {
     return this.#conn.sendBuf.length;
   }
-  /** "10.0.0.1:80 > 10.0.0.2:5000". */
+  /** "10.0.0.1:80 > 10.0.0.2:5000" or "[fd00::1]:80 > [fd00::2]:5000". */
   toString(): string {
-    return `${formatIpv4(this.localAddress)}:${this.localPort} > ${formatIpv4(this.remoteAddress)}:${this.remotePort}`;
+    return `${formatEndpoint(this.localAddress, this.localPort)} > ${formatEndpoint(this.remoteAddress, this.remotePort)}`;
   }
 
   #wait(): Promise<void> {
