@@ -413,11 +413,12 @@ export class Rtl8169Driver implements NetDevice {
   private checkLink(fromIrq: boolean): void {
     this.phy = this.mmio.read8(R.PHYstatus);
     const up = (this.phy & R.LinkStatus) !== 0;
+    // The NIC stalls TX while the link is down: kick it again for frames handed over meanwhile, even when
+    // the link went down and up again before this handler ran (the carrier looks unchanged then).
+    if (up && this.txCur !== this.txDirty) this.mmio.write8(R.TxPoll, R.NPQ);
     if (up === this.carrier) return;
     this.carrier = up;
     if (fromIrq) this.stats.linkChanges++;
-    // The NIC stalls TX while the link is down: kick it again for frames handed over meanwhile.
-    if (up && this.txCur !== this.txDirty) this.mmio.write8(R.TxPoll, R.NPQ);
     this.emit('link');
   }
 
