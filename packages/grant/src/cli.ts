@@ -77,7 +77,15 @@ export async function verifyGrantCommand(options: {
     set.apply(list.list);
     isRevoked = set.isRevoked;
   }
-  const grant = (await readSource(options.grant)).trim();
+  let grant = (await readSource(options.grant)).trim();
+  // The permission server's JSON answer ({ "grant": "...", ... }) is accepted as well as the bare JWS.
+  if (grant.startsWith('{')) {
+    try {
+      grant = String((JSON.parse(grant) as { grant?: unknown }).grant ?? '');
+    } catch {
+      return fail('EXO_ERR_GRANT_MALFORMED', 'the grant file is neither a JWS nor JSON with a grant member');
+    }
+  }
   const result = verifyGrant(grant, {
     jwks,
     audience: options.aud,
