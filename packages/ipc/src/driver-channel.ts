@@ -97,6 +97,7 @@ export class DriverChannel {
   txTag = 0;
 
   private readonly segment: Segment;
+  private readonly spin: number;
   private readonly rings: RingSet;
   private readonly rxFree: RingConsumer;
   private readonly rxActive: RingProducer;
@@ -121,7 +122,8 @@ export class DriverChannel {
     this.layout = layout;
     this.handle = segment.handle;
     this.pool = new PacketPool(segment.buffer, layout.poolOffset, layout.frameSize, layout.frameCount);
-    this.rings = openRings(segment, layout, 'driver', options.spin ?? 0);
+    this.spin = options.spin ?? 0;
+    this.rings = openRings(segment, layout, 'driver', this.spin);
     this.rxFree = this.rings.consumers[RingId.RX_FREE]!;
     this.rxActive = this.rings.producers[RingId.RX_ACTIVE]!;
     this.txActive = this.rings.consumers[RingId.TX_ACTIVE]!;
@@ -136,9 +138,15 @@ export class DriverChannel {
     this.onDisconnect = options.onDisconnect;
   }
 
-  /** True until the task is disconnected or closes its end. */
+  /**
+   * True until the task is disconnected or closes its end. Noticing that the task closed its end (or that
+   * anything but the driver wrote a closed state) disconnects it, which reclaims its frames.
+   */
   get connected(): boolean {
-    return this.disconnectReason === '' && Atomics.load(this.state, 0) <= ChannelState.ATTACHED;
+    if (this.disconnectReason !== '') return false;
+    if (Atomics.load(this.state, 0) <= ChannelState.ATTACHED) return true;
+    this.disconnect('the task closed the channel');
+    return false;
   }
 
   /** True once a task attached. */
@@ -353,14 +361,18 @@ export class DriverChannel {
    * the kernel, waking only when the task rings the driver's bell, which it does only because we asked.
    */
   waitWork(timeoutMs = Number.POSITIVE_INFINITY): boolean {
+    if (this.unmapped) return false;
     this.flush();
+    for (let i = 0; i < this.spin; i++) if (this.workDone()) return this.connected && this.hasWork();
     sleepUntil(this.segment.doorbell, this.rings.bell, this.workDone, this.arm, this.disarm, timeoutMs);
     return this.connected && this.hasWork();
   }
 
   /** {@link waitWork} without blocking the event loop. */
   async work(timeoutMs = Number.POSITIVE_INFINITY): Promise<boolean> {
+    if (this.unmapped) return false;
     this.flush();
+    for (let i = 0; i < this.spin; i++) if (this.workDone()) return this.connected && this.hasWork();
     await sleepUntilAsync(this.segment.doorbell, this.rings.bell, this.workDone, this.arm, this.disarm, timeoutMs);
     return this.connected && this.hasWork();
   }

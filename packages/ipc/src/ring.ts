@@ -39,6 +39,7 @@ export function sleepUntil(
   const deadline = timeoutMs === Number.POSITIVE_INFINITY ? timeoutMs : Date.now() + timeoutMs;
   for (;;) {
     if (done()) return true;
+    if (bell.words.length === 0) return false;
     const seq = Atomics.load(bell.words, bell.index);
     arm();
     if (done()) {
@@ -51,6 +52,8 @@ export function sleepUntil(
       return false;
     }
     doorbell.wait(bell.words, bell.index, seq, left);
+    // The memory was unmapped while we slept (the channel closed): nothing left to disarm or check.
+    if (bell.words.length === 0) return false;
     disarm();
   }
 }
@@ -67,6 +70,7 @@ export async function sleepUntilAsync(
   const deadline = timeoutMs === Number.POSITIVE_INFINITY ? timeoutMs : Date.now() + timeoutMs;
   for (;;) {
     if (done()) return true;
+    if (bell.words.length === 0) return false;
     const seq = Atomics.load(bell.words, bell.index);
     arm();
     if (done()) {
@@ -79,6 +83,8 @@ export async function sleepUntilAsync(
       return false;
     }
     await doorbell.waitAsync(bell.words, bell.index, seq, left);
+    // The memory was unmapped while we slept (the channel closed): nothing left to disarm or check.
+    if (bell.words.length === 0) return false;
     disarm();
   }
 }

@@ -41,6 +41,7 @@ export class TaskChannel {
   status = 0;
 
   private readonly segment: Segment;
+  private readonly spin: number;
   private readonly rings: RingSet;
   private readonly rxFree: RingProducer;
   private readonly rxActive: RingConsumer;
@@ -60,7 +61,8 @@ export class TaskChannel {
     this.segment = segment;
     this.layout = layout;
     this.pool = new PacketPool(segment.buffer, layout.poolOffset, layout.frameSize, layout.frameCount);
-    this.rings = openRings(segment, layout, 'task', options.spin ?? 0);
+    this.spin = options.spin ?? 0;
+    this.rings = openRings(segment, layout, 'task', this.spin);
     this.rxFree = this.rings.producers[RingId.RX_FREE]!;
     this.rxActive = this.rings.consumers[RingId.RX_ACTIVE]!;
     this.txActive = this.rings.producers[RingId.TX_ACTIVE]!;
@@ -125,6 +127,7 @@ export class TaskChannel {
 
   /** Publishes what was staged and gives back what was read: one atomic store per ring touched. */
   flush(): void {
+    if (this.closed) return;
     // Release before publish (see DriverChannel.flush): rings sized to the pool then never overflow.
     this.rxActive.release();
     this.txFree.release();
@@ -161,16 +164,20 @@ export class TaskChannel {
 
   /** Blocks until the driver leaves something (true), or the channel closes or the timeout passes (false). */
   waitWork(timeoutMs = Number.POSITIVE_INFINITY): boolean {
+    if (this.closed) return false;
     this.flush();
+    for (let i = 0; i < this.spin; i++) if (this.workDone()) return this.connected && this.hasWork();
     sleepUntil(this.segment.doorbell, this.rings.bell, this.workDone, this.arm, this.disarm, timeoutMs);
-    return this.hasWork();
+    return !this.closed && this.hasWork();
   }
 
   /** {@link waitWork} without blocking the event loop. */
   async work(timeoutMs = Number.POSITIVE_INFINITY): Promise<boolean> {
+    if (this.closed) return false;
     this.flush();
+    for (let i = 0; i < this.spin; i++) if (this.workDone()) return this.connected && this.hasWork();
     await sleepUntilAsync(this.segment.doorbell, this.rings.bell, this.workDone, this.arm, this.disarm, timeoutMs);
-    return this.hasWork();
+    return !this.closed && this.hasWork();
   }
 
   /** Closes the task's end: tells and wakes the driver, then unmaps (process transport). Idempotent. */

@@ -6,6 +6,7 @@ import { ringBytes } from '../src/layout.ts';
 import { initRing } from '../src/ring.ts';
 import { SharedMemory } from '../src/shm.ts';
 import { spawnProcess } from '../src/spawn.ts';
+import { attachChannel } from '../src/task-channel.ts';
 import { serveUntilDisconnected } from './fixtures/driver-loop.ts';
 import type { StressResult } from './fixtures/stress.ts';
 
@@ -42,6 +43,34 @@ describe('POSIX shared memory', () => {
     expect(() => SharedMemory.open(a.name)).toThrow(/EXO_ERR_IPC_NATIVE/);
     expect(() => SharedMemory.open('no-slash')).toThrow(/EXO_ERR_IPC_INVALID_ARGUMENT/);
     a.close();
+  });
+});
+
+describe('channel over POSIX shared memory, both ends in this process', () => {
+  it('moves frames, and pending async waits end when either side closes and unmaps', async () => {
+    const driver = createChannel({ transport: 'process', frameCount: 8, frameSize: 256 });
+    const name = (driver.handle as { name: string }).name;
+    names.push(name);
+    const task = attachChannel(driver.handle, { rxBuffers: 2 });
+    expect(driver.receive(new Uint8Array([4, 5, 6]))).toBe(true);
+    const taskWaiting = task.work();
+    driver.flush();
+    expect(await taskWaiting).toBe(true);
+    const off = task.nextRx();
+    expect([...task.pool.frame(off).subarray(0, 3)]).toEqual([4, 5, 6]);
+    const driverWaiting = driver.work();
+    const closedTaskWaiting = task.work();
+    task.close();
+    expect(await closedTaskWaiting).toBe(false);
+    expect(await driverWaiting).toBe(false); // the task closed: no more work
+    expect(driver.connected).toBe(false);
+    expect(driver.disconnectReason).toBe('the task closed the channel');
+    expect(driver.ownership()).toMatchObject({ task: 0, driverRx: 0, driverTx: 0 });
+    const afterClose = driver.work();
+    driver.close();
+    expect(await afterClose).toBe(false);
+    expect(await driver.work()).toBe(false);
+    expect(() => SharedMemory.open(name)).toThrow(/EXO_ERR_IPC_NATIVE/);
   });
 });
 
