@@ -42,6 +42,11 @@ export interface TcpConfig {
   readonly synRetries?: number;
   /** Data retransmissions of one segment before the connection is aborted [15, as Linux's tcp_retries2]. */
   readonly maxRetries?: number;
+  /**
+   * Offer SACK-permitted and, when the peer agrees, report out-of-order data in SACK blocks on ACKs so the
+   * peer retransmits only the holes (RFC 2018) [true]. Our sending side does not use the peer's blocks.
+   */
+  readonly sack?: boolean;
   /** Initial congestion window in segments (RFC 6928) [10]. */
   readonly initialWindowSegments?: number;
   readonly rto?: RtoOptions;
@@ -117,7 +122,11 @@ export class TcpConnection {
   #twTimer: TimerHandle | null = null;
   #unackedSegments = 0;
   /** Peer's options from its SYN. */
-  peerSyn: { mss: number; windowScale: number | undefined } | null = null;
+  peerSyn: { mss: number; windowScale: number | undefined; sackPermitted: boolean } | null = null;
+  /** Both SYNs carried SACK-permitted: our ACKs report out-of-order blocks. */
+  sackOk = false;
+  /** Sequence number of the latest out-of-order segment (its block is reported first, RFC 2018 section 4). */
+  #lastOoo: number | null = null;
 
   readonly receiveBufferSize: number;
   readonly sendBufferSize: number;
@@ -143,6 +152,7 @@ export class TcpConnection {
       synRetries: cfg.synRetries ?? 6,
       maxRetries: cfg.maxRetries ?? 15,
       initialWindowSegments: cfg.initialWindowSegments ?? 10,
+      sack: cfg.sack ?? true,
     };
     this.localMss = host.localMssFor(remoteAddress);
     this.receiveBufferSize = Math.max(1024, Math.min(this.#cfg.receiveBuffer, 0x3fffffff));
@@ -188,7 +198,8 @@ export class TcpConnection {
     const o = seg.options;
     // RFC 9293 section 3.7.1: without the option, assume 536.
     const mss = o.mss && o.mss > 0 ? o.mss : 536;
-    this.peerSyn = { mss, windowScale: o.windowScale };
+    this.peerSyn = { mss, windowScale: o.windowScale, sackPermitted: o.sackPermitted === true };
+    this.sackOk = this.#cfg.sack && o.sackPermitted === true;
     this.sndMss = Math.max(64, Math.min(mss, this.localMss));
     this.cwnd = this.#cfg.initialWindowSegments * this.sndMss;
     if (o.windowScale === undefined) {
@@ -201,8 +212,14 @@ export class TcpConnection {
   }
 
   #synOptions(): TcpOptions {
-    const wantScale = this.state === 'SYN-SENT' || this.peerSyn?.windowScale !== undefined;
-    return wantScale ? { mss: this.localMss, windowScale: this.rcvShift } : { mss: this.localMss };
+    const active = this.state === 'SYN-SENT';
+    const wantScale = active || this.peerSyn?.windowScale !== undefined;
+    const wantSack = this.#cfg.sack && (active || this.peerSyn?.sackPermitted === true);
+    return {
+      mss: this.localMss,
+      ...(wantScale ? { windowScale: this.rcvShift } : {}),
+      ...(wantSack ? { sackPermitted: true } : {}),
+    };
   }
 
   #sendSyn(): void {
@@ -343,7 +360,20 @@ export class TcpConnection {
   sendAck(): void {
     this.#clearAckTimer();
     this.#unackedSegments = 0;
-    this.host.sendSegment(this, this.#segment(TcpFlags.ACK, this.sndMax, EMPTY));
+    const seg = this.#segment(TcpFlags.ACK, this.sndMax, EMPTY);
+    this.host.sendSegment(
+      this,
+      this.sackOk && this.ooo.count > 0 ? { ...seg, options: { sackBlocks: this.#sackBlocks() } } : seg,
+    );
+  }
+
+  /** Up to four blocks (the most without timestamps), the one holding the latest arrival first. */
+  #sackBlocks(): { left: number; right: number }[] {
+    const all = this.ooo.blocks();
+    const last = this.#lastOoo;
+    const i = last === null ? -1 : all.findIndex((b) => seqLe(b.left, last) && seqLt(last, b.right));
+    if (i > 0) all.unshift(...all.splice(i, 1));
+    return all.slice(0, 4);
   }
 
   #lastInvalidAck = Number.NEGATIVE_INFINITY;
@@ -644,6 +674,7 @@ export class TcpConnection {
     if (data.length === 0) return true;
     if (seq !== this.rcvNxt) {
       this.ooo.insert(seq, data);
+      this.#lastOoo = seq;
       return true;
     }
     this.#deliver(data.slice());
