@@ -140,3 +140,41 @@ describe('driver and model under random operation sequences (two NICs on a cable
     );
   });
 });
+
+describe('frames over several descriptors', () => {
+  it('the driver splits large frames over small TX buffers and the model joins them on the wire', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 8, max: 64 }).map((n) => n * 8),
+        fc.array(fc.integer({ min: 60, max: 1514 }), { minLength: 1, maxLength: 30 }),
+        async (bufferSize, sizes) => {
+          const cable = new Cable();
+          const a = createInThreadNic({ wire: cable.a, mac: MAC, bufferSize, txRingSize: 64, rxRingSize: 2 });
+          const b = createInThreadNic({ wire: cable.b, mac: PEER, rxRingSize: 64 });
+          a.driver.start();
+          b.driver.start();
+          try {
+            const got: [number, number][] = [];
+            let seq = 0;
+            for (const size of sizes) {
+              const f = new Uint8Array(size);
+              writeSequencedFrame(f, PEER, MAC, seq++, size);
+              while (!a.driver.transmit(f)) {
+                a.driver.txCommit();
+                while (b.driver.receive((x, n) => got.push([checkFrame(x, n), n])) > 0);
+                a.driver.receive(() => {});
+              }
+            }
+            a.driver.txCommit();
+            while (b.driver.receive((x, n) => got.push([checkFrame(x, n), n])) > 0);
+            expect(got).toEqual(sizes.map((size, i) => [i, size]));
+          } finally {
+            await a.close();
+            await b.close();
+          }
+        },
+      ),
+      { seed: Number(process.env.EXO_PROPERTY_SEED ?? 20261127), numRuns: Number(process.env.EXO_PROPERTY_RUNS ?? 60) },
+    );
+  });
+});
