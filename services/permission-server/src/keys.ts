@@ -92,6 +92,8 @@ export class KeyManager {
   readonly #tolerance: number;
   readonly #now: () => number;
   #records: SigningKeyRecord[] = [];
+  #reloads = 0;
+  #latestReload: Promise<void> | undefined;
   readonly #opened = new Map<string, SigningKey>();
   readonly #lastExp = new Map<string, number>();
   #jwksCache: { at: number; doc: { keys: Ed25519PublicJwk[] } } | undefined;
@@ -116,9 +118,19 @@ export class KeyManager {
   }
 
   /** Re-reads the keys from the store (another server may have rotated). */
-  async reload(): Promise<void> {
-    this.#records = await this.#store.listKeys();
-    this.#jwksCache = undefined;
+  reload(): Promise<void> {
+    // Reloads may overlap (a rotation here, a key watch reporting another server's change): only the most
+    // recently started one sets the records, so an older read never overwrites a newer one; a superseded
+    // call waits for the newer one.
+    const mine = ++this.#reloads;
+    const latest = this.#store.listKeys().then(async (records) => {
+      if (mine === this.#reloads) {
+        this.#records = records;
+        this.#jwksCache = undefined;
+      } else await this.#latestReload?.catch(() => {});
+    });
+    this.#latestReload = latest;
+    return latest;
   }
 
   async #add(state: 'next' | 'active', ctx: AuditContext): Promise<string> {

@@ -108,9 +108,13 @@ describe('etcd store on a 3-member cluster', () => {
     expect(await s.issueGrant(g, now(), ctx)).toEqual({ ok: true });
     const k1 = (await s.listKeys()).find((k) => k.kid === 'k1');
     expect(k1?.lastGrantExp).toBe(g.exp);
-    await s.activateKey('k2', 101, ctx);
-    expect(await s.deleteKey('k2', ctx)).toBe(false);
-    expect(await s.deleteKey('k1', ctx)).toBe(true);
+    const active = (await s.listKeys()).find((k) => k.state === 'active')!.kid;
+    const retired = active === 'k1' ? 'k2' : 'k1';
+    // A retired key never becomes active again (a stale replica must not flip the cluster back).
+    await s.activateKey(retired, 101, ctx);
+    expect((await s.listKeys()).find((k) => k.state === 'active')?.kid).toBe(active);
+    expect(await s.deleteKey(active, ctx)).toBe(false);
+    expect(await s.deleteKey(retired, ctx)).toBe(true);
     expect(await s.deleteKey('k1', ctx)).toBe(false);
   });
 

@@ -21,6 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { Etcd3, type ICompare, type IKeyValue, type IRequestOp } from 'etcd3';
 import { watchChanges } from './etcd-changes.ts';
 import { StoreContentionError, StoreCorruptError, StoreUsageError, toStoreError } from './etcd-errors.ts';
+import { RevocationHub } from './etcd-hub.ts';
 import { dec, EtcdKeys, prefixEnd } from './etcd-keys.ts';
 import { callDeadlines, deleteOp, EtcdKv, type Kv, parseJson, putOp, rangeKvs, rangeOp, toKv } from './etcd-kv.ts';
 import { type RevocationWatch, type RevocationWatchOptions, watchRevocationRecords } from './etcd-watch.ts';
@@ -109,8 +110,10 @@ export class EtcdStore implements Store {
   private client: Etcd3 | null = null;
   private kvs: EtcdKv | null = null;
   private closed = false;
-  /** This replica's live revocation watches (its own revocations are pushed to them before `revoke` resolves). */
-  private readonly watches = new Set<RevocationWatch>();
+  /** Change watches (keys) to stop on close. */
+  private readonly watches = new Set<{ stop: () => void }>();
+  /** The shared revocation watch of this replica (its own revocations reach it before `revoke` resolves). */
+  private hub: RevocationHub | null = null;
 
   constructor(private readonly options: EtcdStoreOptions) {
     if (options.endpoints.length === 0) throw new StoreUsageError('etcd store: no endpoints');
@@ -155,6 +158,8 @@ export class EtcdStore implements Store {
     this.closed = true;
     for (const watch of [...this.watches]) watch.stop();
     this.watches.clear();
+    this.hub?.stop();
+    this.hub = null;
     this.client?.close();
     this.client = null;
     this.kvs = null;
@@ -330,7 +335,7 @@ export class EtcdStore implements Store {
    */
   watchKeys(onChange: () => void): Unsubscribe {
     const stop = watchChanges(this.etcd, this.keys.keys(), onChange);
-    const entry = { stop, catchUp: async () => {} };
+    const entry = { stop };
     this.watches.add(entry);
     return () => {
       this.watches.delete(entry);
@@ -338,12 +343,16 @@ export class EtcdStore implements Store {
     };
   }
 
+  /** Makes `kid` the only active key (a no-op for a retired key: keys never go back from retired). */
   async activateKey(kid: string, now: number, ctx: AuditContext): Promise<void> {
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       const { kvs, revision } = await this.kv.range(this.keys.keys(), 'activateKey', { prefix: true });
       const records = kvs.map((kv) => ({ kv, key: parseJson<SigningKeyRecord>(kv) }));
       const target = records.find((r) => r.key.kid === kid);
       if (!target) throw new StoreUsageError(`signing key ${kid} is unknown`);
+      // A retired key never becomes active again: a replica acting on a stale view (its key tick promoting a
+      // `next` key that another replica's later rotation already retired) must not flip the cluster back.
+      if (target.key.state === 'retired') return;
       // Compare every key record read, so two replicas activating concurrently serialise: one wins, the
       // other re-reads and applies its activation on top (the last activation is the only active key).
       const compare: ICompare[] = [this.unchangedSince(this.keys.keys(), revision)];
@@ -501,7 +510,7 @@ export class EtcdStore implements Store {
     // before the record existed is seen).
     await this.markRevoked(record, seq);
     // This replica's own feed has the entry before the client hears "201": no watch round trip.
-    await Promise.all([...this.watches].map((w) => w.catchUp(seq)));
+    await this.hub?.catchUp(seq);
     return { ...record, seq };
   }
 
@@ -596,16 +605,35 @@ export class EtcdStore implements Store {
     return { head, entries };
   }
 
+  /**
+   * Every revocation with seq > after, then every new one, in order. All subscribers of this replica share
+   * one self-healing etcd watch (see `etcd-hub.ts` and `etcd-watch.ts`); `onError` reports a broken watch
+   * (once per outage; the watch repairs itself, and re-subscribing from the last seq is equally safe).
+   */
   watchRevocations(
     after: number,
     onEntry: (entry: RevocationEntry) => void,
     onError?: (err: Error) => void,
   ): Unsubscribe {
-    const client = this.etcd;
+    void this.etcd; // throws when the store is closed or not open
+    this.hub ??= new RevocationHub({
+      head: async () => (await this.listRevocationsAt(Number.MAX_SAFE_INTEGER)).head,
+      list: async (from) => (await this.listRevocationsAt(from)).entries,
+      watch: (from, deliver, fail) => this.rawRevocationWatch(from, deliver, fail),
+    });
+    return this.hub.subscribe(after, onEntry, onError);
+  }
+
+  /** One self-healing watch of the revocation records (the hub's source). */
+  private rawRevocationWatch(
+    after: number,
+    onEntry: (entry: RevocationEntry) => void,
+    onError: (err: Error) => void,
+  ): RevocationWatch {
     const prefix = this.keys.revocations();
-    const watch = watchRevocationRecords(
+    return watchRevocationRecords(
       {
-        client,
+        client: this.etcd,
         prefix,
         list: async (from) => {
           const { entries, revision } = await this.listRevocationsAt(from);
@@ -627,11 +655,6 @@ export class EtcdStore implements Store {
       onError,
       this.options.watch,
     );
-    this.watches.add(watch);
-    return () => {
-      this.watches.delete(watch);
-      watch.stop();
-    };
   }
 
   // --- audit ---
