@@ -73,7 +73,7 @@ describe('against the Linux stack in a network namespace', () => {
   it('nc -u gets its datagram echoed by the UDP echo on port 7', async () => {
     let out = '';
     for (let attempt = 0; attempt < 3 && !out.includes('exonet-udp'); attempt++) {
-      const r = await tun.exec('nc', ['-u', '-w', '2', '10.77.0.2', '7'], { input: 'exonet-udp\n' });
+      const r = await tun.exec('nc', ['-u', '-w', '5', '10.77.0.2', '7'], { input: 'exonet-udp\n' });
       out = r.stdout;
     }
     expect(out).toContain('exonet-udp');
@@ -82,7 +82,7 @@ describe('against the Linux stack in a network namespace', () => {
   it('nc -6 -u gets its datagram echoed over IPv6', async () => {
     let out = '';
     for (let attempt = 0; attempt < 3 && !out.includes('exonet-udp6'); attempt++) {
-      const r = await tun.exec('nc', ['-6', '-u', '-w', '2', 'fd00:77::2', '7'], { input: 'exonet-udp6\n' });
+      const r = await tun.exec('nc', ['-6', '-u', '-w', '5', 'fd00:77::2', '7'], { input: 'exonet-udp6\n' });
       out = r.stdout;
     }
     expect(out).toContain('exonet-udp6');

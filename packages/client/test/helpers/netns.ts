@@ -66,7 +66,7 @@ export async function createNetnsTunnel(mac: Uint8Array, opts: { ipv6?: string }
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let appeared = false;
-    for (let i = 0; i < 100 && !appeared; i++) {
+    for (let i = 0; i < 400 && !appeared; i++) {
       appeared = await run('ip', ['link', 'show', tap]).then(
         () => true,
         () => false,
