@@ -402,7 +402,13 @@ export function vlan(o: Offsets, id: number | undefined, pos: number): Pred {
 // ---------------------------------------------------------------------------------------------------------
 // Arithmetic: `proto[expr : size]`, len, numbers and operators; relations between them.
 
-export type Arth =
+/**
+ * `first`: the constant libpcap's code for the value loads first, when its first statement is `ld #k`
+ * (gencode.c checks that statement of a divisor or shift count).
+ */
+export type Arth = ArthNode & { readonly first?: number };
+
+type ArthNode =
   | { readonly kind: 'const'; readonly v: number; readonly checks: Pred }
   | { readonly kind: 'len'; readonly checks: Pred }
   | {
@@ -431,8 +437,8 @@ export const ALU_OPS: Record<string, number> = {
   '^': 0xa0,
 };
 
-export function constArth(v: number): Arth {
-  return { kind: 'const', v: v >>> 0, checks: TRUE };
+export function constArth(v: number, first: number | undefined = v >>> 0): Arth {
+  return { kind: 'const', v: v >>> 0, checks: TRUE, first };
 }
 
 /** Folds two constants as the BPF machine would (the caller rules out division by a literal zero). */
@@ -462,24 +468,38 @@ function fold(op: number, a: number, b: number): number | undefined {
   return undefined;
 }
 
-/** gen_arth: a binary operation; errors as libpcap's for a literal zero divisor or shift >= 32. */
+/**
+ * gen_arth: a binary operation. Errors as libpcap's: its gencode refuses a divisor or shift count whose
+ * code starts with a zero (or > 31) constant, and its optimiser one that folds to such a constant.
+ */
 export function binArth(op: string, a: Arth, b: Arth, pos: number): Arth {
   const code = ALU_OPS[op]!;
+  const first = b.first;
+  if (first !== undefined) {
+    if (code === 0x30 && first === 0) throw semantic(pos, 'division by zero');
+    if (code === 0x90 && first === 0) throw semantic(pos, 'modulus by zero');
+    if ((code === 0x60 || code === 0x70) && first > 31) throw semantic(pos, 'shift by more than 31 bits');
+  }
   if (b.kind === 'const') {
     if (code === 0x30 && b.v === 0) throw semantic(pos, 'division by zero');
     if (code === 0x90 && b.v === 0) throw semantic(pos, 'modulus by zero');
-    if ((code === 0x60 || code === 0x70) && b.v > 31) throw semantic(pos, 'shift by more than 31 bits');
+    // Between two constants libpcap's optimiser folds a long shift to 0 instead of refusing it.
+    if ((code === 0x60 || code === 0x70) && b.v > 31 && a.kind !== 'const') {
+      throw semantic(pos, 'shift by more than 31 bits');
+    }
   }
   if (a.kind === 'const' && b.kind === 'const') {
     const v = fold(code, a.v, b.v);
-    if (v !== undefined) return constArth(v);
+    if (v !== undefined) return constArth(v, a.first);
   }
-  return { kind: 'bin', op: code, a, b, checks: and(a.checks, b.checks) };
+  // libpcap's gen_arth keeps only the left operand's protocol checks (`ether[0] + tcp[0]` does not test
+  // for TCP): a quirk, but it is what its filters do, so it is what ours do.
+  return { kind: 'bin', op: code, a, b, checks: a.checks, first: a.first };
 }
 
 export function negArth(a: Arth): Arth {
-  if (a.kind === 'const') return constArth(-a.v);
-  return { kind: 'neg', a, checks: a.checks };
+  if (a.kind === 'const') return constArth(-a.v, a.first);
+  return { kind: 'neg', a, checks: a.checks, first: a.first };
 }
 
 export function lenArth(): Arth {
@@ -493,7 +513,7 @@ export function loadArth(o: Offsets, p: ProtoName, index: Arth, size: number, po
   const inner = index.checks;
   switch (p) {
     case 'link':
-      return { kind: 'load', layer: 'link', base: 0, msh: 0, size: bsize, index, checks: inner };
+      return { kind: 'load', layer: 'link', base: 0, msh: 0, size: bsize, index, checks: inner, first: index.first };
     case 'ip':
     case 'ip6':
     case 'arp':
@@ -506,14 +526,33 @@ export function loadArth(o: Offsets, p: ProtoName, index: Arth, size: number, po
         size: bsize,
         index,
         checks: and(inner, protoAbbrev(o, p, pos)),
+        first: index.first,
       };
     case 'icmp6': {
       const b = and(and(inner, linktype(o, ETHERTYPE.IPV6)), cmp(o.linkpl + 6, B, IPPROTO.ICMPV6));
-      return { kind: 'load', layer: 'net', base: o.linkpl + 40, msh: 0, size: bsize, index, checks: b };
+      return {
+        kind: 'load',
+        layer: 'net',
+        base: o.linkpl + 40,
+        msh: 0,
+        size: bsize,
+        index,
+        checks: b,
+        first: index.first,
+      };
     }
     default: {
       const b = and(linktype(o, ETHERTYPE.IP), and(inner, and(protoAbbrev(o, p, pos), ipfrag(o))));
-      return { kind: 'load', layer: 'trans', base: o.linkpl, msh: o.linkpl, size: bsize, index, checks: b };
+      return {
+        kind: 'load',
+        layer: 'trans',
+        base: o.linkpl,
+        msh: o.linkpl,
+        size: bsize,
+        index,
+        checks: b,
+        first: index.first,
+      };
     }
   }
 }
