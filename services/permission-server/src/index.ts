@@ -18,6 +18,8 @@ export { capabilitiesOf, type Decision, decide, type PolicyRequest, type PolicyV
 export { instantiate } from './policy/template.ts';
 export { RevocationService } from './revocations.ts';
 export { type PermissionServer, type PermissionServerOptions, parseListen, startPermissionServer } from './server.ts';
+export { EtcdStore, type EtcdStoreOptions, parseEtcdEndpoints, StoreUnavailableError } from './store/etcd.ts';
+export { EtcdCluster, type EtcdClusterOptions } from './store/etcd-local-cluster.ts';
 export { storeFromSpec } from './store/from-spec.ts';
 export { SqliteStore, type SqliteStoreOptions } from './store/sqlite.ts';
 export type * from './store/store.ts';

@@ -93,7 +93,7 @@ export async function startPermissionServer(options: PermissionServerOptions = {
     await keys.init(system);
     // A shared store (etcd) reports key changes made by any replica: reload at once, so every replica
     // publishes the same JWKS and signs with the one active key (the 10 s tick below is the fallback).
-    (store as { watchKeys?: (onChange: () => void) => () => void }).watchKeys?.(() => {
+    store.watchKeys?.(() => {
       keys.reload().catch(() => {});
     });
     const adminToken = await bootstrapAdmin(

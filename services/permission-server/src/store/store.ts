@@ -310,6 +310,12 @@ export interface Store {
     onError?: (err: Error) => void,
   ): Unsubscribe;
 
+  /**
+   * Optional, for stores shared by several servers: calls `onChange` whenever any server changed the signing
+   * keys, so every replica reloads them at once (the server also reloads periodically as a fallback).
+   */
+  watchKeys?(onChange: () => void): Unsubscribe;
+
   // --- audit ---
   listAudit(after: number, limit: number): Promise<AuditRecord[]>;
 }
