@@ -51,7 +51,10 @@ function copyWords(dst: Uint32Array, src: Uint32Array, words: number): void {
   else for (let i = 0; i < words; i++) dst[i] = src[i];
 }
 
-/** Sends `count` messages of `payload` bytes. */
+/**
+ * Sends `count` messages of `payload` bytes. Descriptors are read and written in place in the ring slots
+ * (peek/reserve), so per message the only copies are the payload and the descriptor words themselves.
+ */
 export function runProducer(
   buffer: ArrayBufferLike,
   l: RingPairLayout,
@@ -65,27 +68,31 @@ export function runProducer(
   const words = payload >> 2;
   const data = new Uint32Array(words).fill(0x01020304);
   const shift = Math.log2(l.frameSize);
-  const descs = new Uint32Array(BATCH * 4);
+  const freeSlots = free.slots;
+  const activeSlots = active.slots;
   let seq = 0;
   while (seq < count) {
-    let n = free.dequeueBurst(descs, Math.min(BATCH, count - seq));
-    if (n === 0) {
-      free.waitReadable();
-      continue;
-    }
-    for (let i = 0; i < n; i++) {
-      const d = i * 4;
+    let n = 0;
+    for (; n < BATCH && seq < count; n++, seq++) {
+      const f = free.peek();
+      if (f < 0) break;
+      const offset = freeSlots[f];
       data[0] = seq;
-      copyWords(views[descs[d] >>> shift], data, words);
-      descs[d + 1] = payload;
-      descs[d + 2] = seq++;
+      copyWords(views[offset >>> shift], data, words);
+      // Never full: the ring holds every frame.
+      const a = active.reserve();
+      activeSlots[a] = offset;
+      activeSlots[a + 1] = payload;
+      activeSlots[a + 2] = seq;
+      activeSlots[a + 3] = 0;
     }
-    // Never full: the ring holds every frame.
-    while (n > 0) n -= active.enqueueBurst(descs, n);
+    free.release();
+    active.publish();
+    if (n === 0) free.waitReadable();
   }
 }
 
-/** Receives `count` messages, copying each payload out; returns a checksum of the first bytes. */
+/** Receives `count` messages, copying each payload out; returns a checksum of the first words. */
 export function runConsumer(
   buffer: ArrayBufferLike,
   l: RingPairLayout,
@@ -99,21 +106,26 @@ export function runConsumer(
   const words = payload >> 2;
   const out = new Uint32Array(words);
   const shift = Math.log2(l.frameSize);
-  const descs = new Uint32Array(BATCH * 4);
+  const freeSlots = free.slots;
+  const activeSlots = active.slots;
   let got = 0;
   let sum = 0;
   while (got < count) {
-    let n = active.dequeueBurst(descs, BATCH);
-    if (n === 0) {
-      active.waitReadable();
-      continue;
-    }
-    for (let i = 0; i < n; i++) {
-      copyWords(out, views[descs[i * 4] >>> shift], words);
+    let n = 0;
+    for (; n < BATCH; n++) {
+      const a = active.peek();
+      if (a < 0) break;
+      const offset = activeSlots[a];
+      copyWords(out, views[offset >>> shift], words);
       sum = (sum + out[0]) | 0;
+      const f = free.reserve();
+      freeSlots[f] = offset;
     }
     got += n;
-    while (n > 0) n -= free.enqueueBurst(descs, n);
+    // Release before publish: the frame handed back must find its old slot free.
+    active.release();
+    free.publish();
+    if (n === 0) active.waitReadable();
   }
   return sum;
 }
