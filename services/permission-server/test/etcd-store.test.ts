@@ -256,6 +256,21 @@ describe('etcd store on a 3-member cluster', () => {
     stop();
   });
 
+  it('collects revocation records and grants that can no longer matter, and nothing else', async () => {
+    const s = await newStore('/gc/');
+    const t = now();
+    const live = grantRecord({ claims: [] });
+    const expired = grantRecord({ iat: t - 200_000, nbf: t - 200_000, exp: t - 100_000, claims: [] });
+    for (const g of [live, expired]) expect(await s.issueGrant(g, t - 200_000, ctx)).toEqual({ ok: true });
+    const keep = await s.revoke({ kind: 'sub', value: 'x', at: t, until: t + 600, reason: '' }, ctx);
+    await s.revoke({ kind: 'sub', value: 'y', at: t - 10_000, until: t - 7200, reason: '' }, ctx);
+    expect(await s.collectGarbage(t)).toEqual({ revocations: 1, grants: 1 });
+    expect((await s.listRevocations(0)).entries).toEqual([keep]);
+    expect(await s.getGrant(expired.jti)).toBeUndefined();
+    expect(await s.getGrant(live.jti)).toBeDefined();
+    expect(await s.collectGarbage(t)).toEqual({ revocations: 0, grants: 0 });
+  });
+
   it('continues with one member killed, refuses clearly without quorum, and recovers', async () => {
     const s = await newStore('/q/');
     const seen: RevocationEntry[] = [];

@@ -64,6 +64,13 @@ export interface EtcdStoreOptions {
    * numbered), before its grants are marked. The revocation benchmark measures from here.
    */
   readonly onRevocationCommitted?: (entry: RevocationEntry) => void;
+  /**
+   * Garbage collection of records that can no longer matter (default every 10 min; 0 disables): revocation
+   * records whose `until` passed more than an hour ago, and grant records expired more than
+   * `grantRetentionSec` ago (default one day; the audit log keeps their issue and revocation for good).
+   */
+  readonly gcIntervalMs?: number;
+  readonly grantRetentionSec?: number;
 }
 
 const policyKinds: readonly PolicyKind[] = ['principals', 'groups', 'rules', 'drivers'];
@@ -114,6 +121,7 @@ export class EtcdStore implements Store {
   private readonly watches = new Set<{ stop: () => void }>();
   /** The shared revocation watch of this replica (its own revocations reach it before `revoke` resolves). */
   private hub: RevocationHub | null = null;
+  private gcTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: EtcdStoreOptions) {
     if (options.endpoints.length === 0) throw new StoreUsageError('etcd store: no endpoints');
@@ -136,6 +144,14 @@ export class EtcdStore implements Store {
   async open(): Promise<void> {
     if (this.closed) throw new StoreUsageError('etcd store is closed');
     if (this.client) return;
+    const gcEvery = this.options.gcIntervalMs ?? 600_000;
+    if (gcEvery > 0) {
+      // Every replica collects; deletes compare mod revisions, so concurrent collectors do no harm.
+      this.gcTimer = setInterval(() => {
+        this.collectGarbage().catch(() => {});
+      }, gcEvery);
+      this.gcTimer.unref();
+    }
     this.client = new Etcd3({
       hosts: [...this.options.endpoints],
       dialTimeout: this.options.dialTimeoutMs ?? 2000,
@@ -156,6 +172,7 @@ export class EtcdStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.gcTimer) clearInterval(this.gcTimer);
     for (const watch of [...this.watches]) watch.stop();
     this.watches.clear();
     this.hub?.stop();
@@ -681,6 +698,44 @@ export class EtcdStore implements Store {
   }
 
   // --- maintenance (tests and operators) ---
+
+  /**
+   * Deletes revocation records whose `until` is more than an hour past `now` (no grant they match can still
+   * be valid, so no feed needs them) and grant records expired more than the retention ago. Resolves with
+   * how many were deleted. Runs periodically on its own (see `gcIntervalMs`).
+   */
+  async collectGarbage(now = Math.floor(Date.now() / 1000)): Promise<{ revocations: number; grants: number }> {
+    const retention = this.options.grantRetentionSec ?? 86_400;
+    const res = await this.kv.txn(
+      { success: [rangeOp(this.keys.revocations(), { prefix: true }), rangeOp(this.keys.grants(), { prefix: true })] },
+      'collectGarbage',
+    );
+    const oldRevocations = rangeKvs(res.responses[0]).filter((kv) => {
+      const r = parseJson<RevocationInput>(kv);
+      return typeof r.until === 'number' && r.until + 3600 < now;
+    });
+    const oldGrants = rangeKvs(res.responses[1]).filter((kv) => {
+      const g = parseJson<StoredGrant>(kv);
+      return typeof g.exp === 'number' && g.exp + retention < now;
+    });
+    const doomed = [...oldRevocations, ...oldGrants];
+    for (let i = 0; i < doomed.length; i += 100) {
+      const batch = doomed.slice(i, i + 100);
+      // One compare per key: a record rewritten meanwhile is kept (the next round looks again).
+      await Promise.all(
+        batch.map((kv) =>
+          this.kv.txn(
+            {
+              compare: [{ key: Buffer.from(kv.key), target: 'Mod', result: 'Equal', mod_revision: kv.modRevision }],
+              success: [deleteOp(kv.key)],
+            },
+            'collectGarbage',
+          ),
+        ),
+      );
+    }
+    return { revocations: oldRevocations.length, grants: oldGrants.length };
+  }
 
   /** Compacts etcd's history up to the current revision (what `etcdctl compact` does). */
   async compact(): Promise<number> {
