@@ -43,4 +43,22 @@ describe('HTTP/1.1 helper', () => {
     server.close();
     sim.close();
   });
+
+  it('resets a connection that stays idle past idleTimeoutMs', async () => {
+    const sim = createSim();
+    serveHttp(sim.b, { handler: () => ({ body: 'x' }), idleTimeoutMs: 5000 });
+    let err: unknown = null;
+    sim.a.tcpConnect('10.0.0.2', 80).then(async (s) => {
+      await s.write('GET / HTTP/1.1\r\n'); // never finishes the header
+      try {
+        await s.readAll();
+      } catch (e) {
+        err = e;
+      }
+    });
+    await sim.until(() => err !== null);
+    expect((err as { code: string }).code).toBe('EXO_ERR_NET_CONNECTION_RESET');
+    expect(sim.clock.now()).toBeGreaterThanOrEqual(6000);
+    sim.close();
+  });
 });
