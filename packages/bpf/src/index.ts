@@ -12,6 +12,7 @@ export { formatProgram, type ProgramFormat, parseProgramText } from './codec-tex
 export { type CompileExpressionOptions, compileExpression, DEFAULT_SNAPLEN } from './compile-expression.ts';
 export { type CompiledFilter, compileProgram } from './compiler-js.ts';
 export { conjoin } from './conjoin.ts';
+export { DemuxIndex } from './demux.ts';
 export { BpfError, BpfErrorCode, type BpfErrorDetail } from './errors.ts';
 export { BPF_MAXINSNS, BPF_MEMWORDS, type Insn, type Program } from './insn.ts';
 export { interpret } from './interpreter.ts';
