@@ -32,7 +32,13 @@ export { createInThreadNic, DEFAULT_MAC, type InThreadNic, type InThreadNicOptio
 export { DirectMmio, type Mmio, type MmioTarget } from './nic/mmio.ts';
 export { type OpenedNic, type OpenNicOptions, openNic } from './nic/open-nic.ts';
 export { PhysicalMemory } from './nic/physical-memory.ts';
-export { type ModelStats, Rtl8169Model, type Rtl8169ModelOptions } from './nic/rtl8169.ts';
+export {
+  type ModelStats,
+  Rtl8169Model,
+  type Rtl8169ModelOptions,
+  TALLY_LAYOUT,
+  type TallyCounters,
+} from './nic/rtl8169.ts';
 export { createWorkerNic, type WorkerNic, type WorkerNicOptions } from './nic/worker-nic.ts';
 export { DriverService, type DriverServiceOptions, type DriverStatus } from './service/driver-service.ts';
 export { Cable, LoopbackWire, NullWire } from './wire/cable.ts';

@@ -215,6 +215,23 @@ describe('r8169 driver on the in-thread model', () => {
     await b.close();
   });
 
+  it('reads the chip tally counters through a CounterDump DMA, as r8169 does', async () => {
+    const { a, b } = pair({ rxRingSize: 4 });
+    expect(b.driver.hardwareCounters()).toMatchObject({ rxPackets: 0, txPackets: 0 });
+    for (let i = 0; i < 6; i++) a.driver.transmit(frame(PEER, 64, i, MAC));
+    a.driver.transmit(frame(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff), 64, 9, MAC));
+    a.driver.txCommit();
+    expect(a.driver.hardwareCounters()).toMatchObject({ txPackets: 7, txErrors: 0 });
+    expect(b.driver.hardwareCounters()).toMatchObject({ rxPackets: 4, rxUnicast: 4, rxBroadcast: 0, rxMissed: 3 });
+    drain(b.driver);
+    b.model.mmioWrite(R.CounterAddrLow, 4, R.CounterReset);
+    expect(b.driver.hardwareCounters()).toMatchObject({ rxPackets: 0, rxMissed: 0 });
+    b.driver.stop();
+    expect(b.driver.hardwareCounters()).toBeUndefined();
+    await a.close();
+    await b.close();
+  });
+
   it('rejects bad options and bad frames with typed errors', () => {
     expect(() => createInThreadNic({ rxRingSize: 1 })).toThrow(expect.objectContaining({ code: 'EXO_ERR_NIC_CONFIG' }));
     expect(() => createInThreadNic({ bufferSize: 100 })).toThrow(

@@ -91,6 +91,8 @@ describe('RTL8169 model in a worker thread, driver in this one', () => {
       expect(c.rxMissed).toBe(0);
       expect(c.rxPackets).toBe(total);
       expect(nic.modelStats().txErrors).toBe(0);
+      // The chip's tally counters, dumped by DMA through posted writes and a flushing read.
+      expect(driver.hardwareCounters()).toMatchObject({ txPackets: total, rxPackets: total, rxMissed: 0 });
     } finally {
       await nic.close();
     }

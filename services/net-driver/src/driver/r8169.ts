@@ -17,6 +17,7 @@ import {
 import type { Mmio } from '../nic/mmio.ts';
 import type { PhysicalMemory } from '../nic/physical-memory.ts';
 import * as R from '../nic/registers.ts';
+import { TALLY_LAYOUT, type TallyCounters } from '../nic/rtl8169.ts';
 import type { InterruptLine } from './interrupt-line.ts';
 import type { DeviceCapabilities, DeviceCounters, DeviceEvent, LinkState, NetDevice, RxSink } from './net-device.ts';
 
@@ -100,6 +101,8 @@ export class Rtl8169Driver implements NetDevice {
   private readonly rxViews: Uint8Array[];
   private readonly txViews: Uint8Array[];
   /** Length of the frame (segment) staged or in flight in each TX slot, and its opts1 to commit. */
+  /** 64-byte-aligned area the chip dumps its tally counters into. */
+  private readonly tallyAddr: number;
   private readonly txLen: Int32Array;
   private readonly txOpts: Int32Array;
   /** RX: next slot to look at. TX: cur = next slot to hand over, dirty = oldest not yet completed (both
@@ -157,6 +160,7 @@ export class Rtl8169Driver implements NetDevice {
       this.txBufAddr[i] = a;
       this.txViews.push(new Uint8Array(this.memory.buffer, a, buf));
     }
+    this.tallyAddr = this.memory.alloc(R.TALLY_SIZE, 64);
     this.txLen = new Int32Array(this.txSize);
     this.txOpts = new Int32Array(this.txSize);
     this.capabilities = {
@@ -229,6 +233,34 @@ export class Rtl8169Driver implements NetDevice {
       this.mmio.write32(R.RxMissed, 0);
       this.lastMpc = 0;
     }
+  }
+
+  /**
+   * The chip's own tally counters (rtl8169_update_counters): point CounterAddr at a DMA area, write
+   * CounterDump, wait until the chip clears it, read the block. Only while the receiver runs, as r8169 does
+   * (some chips cannot dump otherwise); undefined when stopped.
+   */
+  hardwareCounters(): TallyCounters | undefined {
+    if (!this.started) return undefined;
+    const io = this.mmio;
+    const low = this.tallyAddr >>> 0;
+    io.write32(R.CounterAddrHigh, Math.floor(this.tallyAddr / 2 ** 32));
+    io.write32(R.CounterAddrLow, low);
+    io.write32(R.CounterAddrLow, low | R.CounterDump);
+    for (let i = 0; io.read32(R.CounterAddrLow) & R.CounterDump; i++) {
+      if (i >= RESET_POLLS) throw new NicError('EXO_ERR_NIC_STATE', `${this.name}: the tally dump did not complete`);
+    }
+    const v = this.memory.view;
+    const out = {} as Record<keyof TallyCounters, number>;
+    for (const [name, off, width] of TALLY_LAYOUT) {
+      out[name] =
+        width === 8
+          ? Number(v.getBigUint64(this.tallyAddr + off, true))
+          : width === 4
+            ? v.getUint32(this.tallyAddr + off, true)
+            : v.getUint16(this.tallyAddr + off, true);
+    }
+    return out;
   }
 
   setEventHandler(handler: ((event: DeviceEvent) => void) | null): void {

@@ -54,6 +54,14 @@ export const RxDescAddrHigh = 0xe8;
 /** MaxTxPacketSize / EarlyTxThres (8 bit, in 128-byte units on the 8169; storage only). */
 export const MaxTxPacketSize = 0xec;
 
+// --- CounterAddrLow command bits (r8169: rtl8169_update_counters / rtl8169_reset_counters) --------------
+/** Dump the tally counters to the 64-byte-aligned address in CounterAddrHigh:Low; clears when done. */
+export const CounterDump = 0x08;
+/** Reset the tally counters; clears when done. */
+export const CounterReset = 0x01;
+/** Size of the tally counter block (struct rtl8169_counters). */
+export const TALLY_SIZE = 64;
+
 // --- ChipCmd bits -----------------------------------------------------------------------------------------
 /** Software reset; self-clearing when the reset is complete. */
 export const CmdReset = 0x10;

@@ -43,6 +43,63 @@ export interface ModelStats {
   dmaErrors: number;
 }
 
+/**
+ * The chip's tally counters, dumped to memory on CounterDump in r8169's struct rtl8169_counters layout
+ * (64 bytes, little-endian): tx_packets u64, rx_packets u64, tx_errors u64, rx_errors u32, rx_missed u16,
+ * align_errors u16, tx_one_collision u32, tx_multi_collision u32, rx_unicast u64, rx_broadcast u64,
+ * rx_multicast u32, tx_aborted u16, tx_underun u16. Full duplex without collisions: those stay 0.
+ */
+export interface TallyCounters {
+  txPackets: number;
+  rxPackets: number;
+  txErrors: number;
+  rxErrors: number;
+  rxMissed: number;
+  alignErrors: number;
+  txOneCollision: number;
+  txMultiCollision: number;
+  rxUnicast: number;
+  rxBroadcast: number;
+  rxMulticast: number;
+  txAborted: number;
+  txUnderrun: number;
+}
+
+/** Field layout of the tally block: [name, byte offset, width]. */
+export const TALLY_LAYOUT: readonly (readonly [keyof TallyCounters, number, 2 | 4 | 8])[] = [
+  ['txPackets', 0, 8],
+  ['rxPackets', 8, 8],
+  ['txErrors', 16, 8],
+  ['rxErrors', 24, 4],
+  ['rxMissed', 28, 2],
+  ['alignErrors', 30, 2],
+  ['txOneCollision', 32, 4],
+  ['txMultiCollision', 36, 4],
+  ['rxUnicast', 40, 8],
+  ['rxBroadcast', 48, 8],
+  ['rxMulticast', 56, 4],
+  ['txAborted', 60, 2],
+  ['txUnderrun', 62, 2],
+];
+
+function zeroTally(): TallyCounters {
+  return {
+    txPackets: 0,
+    rxPackets: 0,
+    txErrors: 0,
+    rxErrors: 0,
+    rxMissed: 0,
+    alignErrors: 0,
+    txOneCollision: 0,
+    txMultiCollision: 0,
+    rxUnicast: 0,
+    rxBroadcast: 0,
+    rxMulticast: 0,
+    txAborted: 0,
+    txUnderrun: 0,
+  };
+}
+
 /** Construction options of {@link Rtl8169Model}. */
 export interface Rtl8169ModelOptions {
   /** Physical memory the NIC DMAs into. */
@@ -104,6 +161,8 @@ export class Rtl8169Model implements MmioTarget, WirePort {
     txErrors: 0,
     dmaErrors: 0,
   };
+  /** The chip's tally counters (what CounterDump writes to memory). */
+  readonly tally: TallyCounters = zeroTally();
   private readonly r8: Uint8Array;
   private readonly r16: Uint16Array;
   private readonly r32: Uint32Array;
@@ -243,6 +302,12 @@ export class Rtl8169Model implements MmioTarget, WirePort {
         Atomics.store(this.r8, off, (Atomics.load(this.r8, off) & ro) | (b & ~ro & 0xff));
         return 0;
       }
+      case R.CounterAddrLow:
+        // The command bits: dump or reset the tally counters, then clear them (the driver polls for that).
+        Atomics.store(this.r8, off, b & ~(R.CounterDump | R.CounterReset));
+        if (b & R.CounterReset) Object.assign(this.tally, zeroTally());
+        if (b & R.CounterDump) this.dumpTally();
+        return 0;
       case R.TxDescStartAddrLow:
         Atomics.store(this.r8, off, b);
         this.txCur = this.ringBase(R.TxDescStartAddrLow);
@@ -264,6 +329,24 @@ export class Rtl8169Model implements MmioTarget, WirePort {
         }
         Atomics.store(this.r8, off, b);
         return 0;
+    }
+  }
+
+  /** DMA the tally counters to CounterAddrHigh:Low (64-byte aligned; the low 6 bits carry commands). */
+  private dumpTally(): void {
+    const addr =
+      (Atomics.load(this.r32, R.CounterAddrLow >> 2) & ~0x3f) +
+      Atomics.load(this.r32, R.CounterAddrHigh >> 2) * 2 ** 32;
+    if (!this.memory.contains(addr, R.TALLY_SIZE)) {
+      this.dmaError();
+      return;
+    }
+    const v = this.memory.view;
+    for (const [name, off, width] of TALLY_LAYOUT) {
+      const value = this.tally[name];
+      if (width === 8) v.setBigUint64(addr + off, BigInt(value), true);
+      else if (width === 4) v.setUint32(addr + off, Math.min(value, 0xffffffff), true);
+      else v.setUint16(addr + off, Math.min(value, 0xffff), true);
     }
   }
 
@@ -421,6 +504,8 @@ export class Rtl8169Model implements MmioTarget, WirePort {
     }
     this.stats.txFrames += sent;
     this.stats.txErrors += errors;
+    this.tally.txPackets += sent;
+    this.tally.txErrors += errors;
     if (errors) this.raise(R.TxErr);
     if (sent) this.raise(R.TxOK);
   }
@@ -612,6 +697,14 @@ export class Rtl8169Model implements MmioTarget, WirePort {
       this.rxCur = o1 & RingEnd ? this.ringBase(R.RxDescAddrLow) : first + DESC_SIZE;
     } else if (!this.dmaMulti(frame, status, fcs, first)) return;
     this.stats.rxFrames++;
+    const t = this.tally;
+    if (status & RxRES) t.rxErrors++;
+    else {
+      t.rxPackets++;
+      if (status & RxBAR) t.rxBroadcast++;
+      else if (status & RxMAR) t.rxMulticast++;
+      else t.rxUnicast++;
+    }
     this.raise(status & RxRES ? R.RxErr : R.RxOK);
   }
 
@@ -687,6 +780,7 @@ export class Rtl8169Model implements MmioTarget, WirePort {
 
   private missed(): void {
     this.stats.rxNoDescriptor++;
+    this.tally.rxMissed++;
     // MPC is a 24-bit counter.
     const mpc = Atomics.load(this.r32, R.RxMissed >> 2);
     if (mpc < 0xffffff) Atomics.store(this.r32, R.RxMissed >> 2, mpc + 1);
