@@ -12,6 +12,7 @@
 #include <linux/futex.h>
 #include <math.h>
 #include <node_api.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -326,6 +327,101 @@ static napi_value futex_wake_js(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// pidfdOpen(pid): a pidfd (Linux >= 5.3) for watching a task process: it becomes readable when the process
+// exits, zombie or not, and it names that process even if its pid is later reused.
+static napi_value pidfd_open_js(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t pid = 0;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &pid) != napi_ok || pid <= 0)
+    return throw_arg(env, "pid: expected a positive integer");
+  long fd = syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0) return throw_errno(env, "pidfd_open", errno);
+  napi_value out;
+  napi_create_int32(env, (int32_t)fd, &out);
+  return out;
+}
+
+// closeFd(fd)
+static napi_value close_fd_js(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd = -1;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) return throw_arg(env, "fd");
+  close(fd);
+  return NULL;
+}
+
+typedef struct poll_req {
+  napi_threadsafe_function tsfn;
+  napi_deferred deferred;
+  int fd;
+  int timeout_ms;
+  int result;
+} poll_req;
+
+static void poll_done(napi_env env, napi_value cb, void *context, void *data) {
+  (void)cb;
+  (void)context;
+  poll_req *r = data;
+  if (env != NULL) {
+    napi_value v;
+    napi_create_int32(env, r->result, &v);
+    napi_resolve_deferred(env, r->deferred, v);
+  }
+  free(r);
+}
+
+static void *poll_thread(void *p) {
+  poll_req *r = p;
+  napi_threadsafe_function tsfn = r->tsfn;
+  struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
+  int rc = poll(&pfd, 1, r->timeout_ms);
+  r->result = rc > 0 ? WAIT_OK : rc == 0 ? WAIT_TIMED_OUT : -errno;
+  if (napi_call_threadsafe_function(tsfn, r, napi_tsfn_blocking) != napi_ok) free(r);
+  napi_release_threadsafe_function(tsfn, napi_tsfn_release);
+  return NULL;
+}
+
+// pidfdWaitAsync(fd, timeoutMs): 0 once the process exited, 2 on timeout, -errno on error. The wait does not
+// keep the event loop alive: a watcher must not stop a driver from exiting.
+static napi_value pidfd_wait_async_js(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd = -1, timeout = -1;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
+      napi_get_value_int32(env, argv[1], &timeout) != napi_ok)
+    return throw_arg(env, "expected (fd, timeoutMs)");
+  poll_req *r = calloc(1, sizeof *r);
+  if (!r) return throw_errno(env, "calloc", ENOMEM);
+  r->fd = fd;
+  r->timeout_ms = timeout < 0 ? -1 : timeout;
+  napi_value promise, name;
+  napi_create_string_utf8(env, "exonet-ipc-pidfd-wait", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_promise(env, &r->deferred, &promise) != napi_ok ||
+      napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, poll_done, &r->tsfn) != napi_ok) {
+    free(r);
+    return throw_errno(env, "napi", EINVAL);
+  }
+  napi_unref_threadsafe_function(env, r->tsfn);
+  pthread_t t;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  int rc = pthread_create(&t, &attr, poll_thread, r);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    r->result = WAIT_TIMED_OUT;
+    napi_call_threadsafe_function(r->tsfn, r, napi_tsfn_blocking);
+    napi_release_threadsafe_function(r->tsfn, napi_tsfn_release);
+  }
+  return promise;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"shmCreate", NULL, shm_create, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -335,6 +431,9 @@ NAPI_MODULE_INIT() {
       {"futexWait", NULL, futex_wait_js, NULL, NULL, NULL, napi_enumerable, NULL},
       {"futexWaitAsync", NULL, futex_wait_async_js, NULL, NULL, NULL, napi_enumerable, NULL},
       {"futexWake", NULL, futex_wake_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pidfdOpen", NULL, pidfd_open_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pidfdWaitAsync", NULL, pidfd_wait_async_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"closeFd", NULL, close_fd_js, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

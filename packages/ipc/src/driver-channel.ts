@@ -9,6 +9,7 @@ import {
   isPowerOfTwo,
   RingId,
 } from './layout.ts';
+import { native } from './native.ts';
 import { PacketPool } from './pool.ts';
 import type { RingConsumer, RingProducer } from './ring.ts';
 import { sleepUntil, sleepUntilAsync } from './ring.ts';
@@ -400,11 +401,46 @@ export class DriverChannel {
   }
 
   /**
-   * Watches a task process: polls whether `pid` still exists (signal 0) every `intervalMs` on an unref'd
-   * timer, and disconnects when it is gone (kill -9 included). Returns a function that stops watching.
-   * A driver that started the process itself can call {@link taskExited} from the child's 'exit' event instead.
+   * Watches a task process and disconnects (reclaiming every frame) when it exits, kill -9 included. Uses a
+   * pidfd (Linux >= 5.3: noticed at once, zombie or not, immune to pid reuse) through the addon, which waits
+   * in a thread of its own without keeping the event loop alive; falls back to polling `kill(pid, 0)` every
+   * `pollMs` on an unref'd timer. Returns a function that stops watching. A driver that started the process
+   * itself may instead call {@link taskExited} from the child's 'exit' event.
    */
-  watchProcess(pid: number, intervalMs = 50): () => void {
+  watchProcess(pid: number, pollMs = 50): () => void {
+    let stopped = false;
+    const stop = () => {
+      stopped = true;
+    };
+    const why = `task process ${pid} exited`;
+    let fd = -1;
+    try {
+      fd = native().pidfdOpen(pid);
+    } catch {
+      return this.pollProcess(pid, pollMs, why);
+    }
+    const watch = async () => {
+      try {
+        while (!stopped && this.disconnectReason === '') {
+          const r = await native().pidfdWaitAsync(fd, 1000);
+          if (r === 0) {
+            if (!stopped) this.taskExited(why);
+            return;
+          }
+          if (r < 0) {
+            if (!stopped) this.pollProcess(pid, pollMs, why);
+            return;
+          }
+        }
+      } finally {
+        native().closeFd(fd);
+      }
+    };
+    void watch();
+    return stop;
+  }
+
+  private pollProcess(pid: number, pollMs: number, why: string): () => void {
     const timer = setInterval(() => {
       if (this.disconnectReason !== '') {
         clearInterval(timer);
@@ -415,10 +451,10 @@ export class DriverChannel {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ESRCH') {
           clearInterval(timer);
-          this.taskExited(`task process ${pid} exited`);
+          this.taskExited(why);
         }
       }
-    }, intervalMs);
+    }, pollMs);
     timer.unref();
     return () => clearInterval(timer);
   }

@@ -11,6 +11,11 @@ export interface NativeIpc {
   futexWait(buffer: ArrayBufferLike, byteOffset: number, expected: number, timeoutMs: number): number;
   futexWaitAsync(buffer: ArrayBufferLike, byteOffset: number, expected: number, timeoutMs: number): Promise<number>;
   futexWake(buffer: ArrayBufferLike, byteOffset: number): number;
+  /** A pidfd for `pid` (Linux >= 5.3). */
+  pidfdOpen(pid: number): number;
+  /** 0 once the process exited, 2 on timeout, -errno on error; does not keep the event loop alive. */
+  pidfdWaitAsync(fd: number, timeoutMs: number): Promise<number>;
+  closeFd(fd: number): void;
 }
 
 let addon: NativeIpc | undefined;

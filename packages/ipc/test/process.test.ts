@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createChannel } from '../src/driver-channel.ts';
@@ -71,6 +71,26 @@ describe('channel over POSIX shared memory, both ends in this process', () => {
     expect(await afterClose).toBe(false);
     expect(await driver.work()).toBe(false);
     expect(() => SharedMemory.open(name)).toThrow(/EXO_ERR_IPC_NATIVE/);
+  });
+});
+
+describe('watching a task process', () => {
+  it('disconnects at once when the pid is already gone, and when a live one exits', async () => {
+    const gone = spawn(process.execPath, ['-e', '0']);
+    await once(gone, 'exit');
+    const reasons: string[] = [];
+    const a = createChannel({ frameCount: 4, frameSize: 64, onDisconnect: (r) => reasons.push(r) });
+    a.watchProcess(gone.pid!, 10);
+    const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    children.push(live);
+    const b = createChannel({ frameCount: 4, frameSize: 64, onDisconnect: (r) => reasons.push(r) });
+    b.watchProcess(live.pid!);
+    live.kill('SIGKILL');
+    while (a.connected || b.connected) await new Promise((r) => setTimeout(r, 10));
+    expect(reasons.sort()).toEqual([`task process ${gone.pid} exited`, `task process ${live.pid} exited`].sort());
+    expect(b.ownership().reclaimed).toBe(4);
+    a.close();
+    b.close();
   });
 });
 
