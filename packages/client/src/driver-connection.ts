@@ -79,6 +79,7 @@ export class DriverConnection implements FrameLink {
   #running = false;
   #closed = false;
   #loop: Promise<void> | undefined;
+  #keepAlive: NodeJS.Timeout | undefined;
 
   private constructor(
     ch: TaskChannel,
@@ -109,6 +110,8 @@ export class DriverConnection implements FrameLink {
    */
   static async attach(handle: ChannelHandle, options: ConnectOptions = {}): Promise<DriverConnection> {
     const ch = attachChannel(handle, { spin: options.spin });
+    // A pending Atomics.waitAsync does not keep a thread alive; like an open socket, an attached channel does.
+    const keepAlive = setInterval(() => {}, 1 << 30);
     const timeoutMs = options.timeoutMs ?? 10_000;
     const reader = new ChunkReader();
     const writer = new ChunkWriter((slot) => ch.request(slot), CONTROL_PAYLOAD);
@@ -119,10 +122,12 @@ export class DriverConnection implements FrameLink {
       const proof = signChallenge(hello.challenge, key);
       await rawRequest(ch, reader, writer, MessageType.PROVE, 2, { jwk, proof }, timeoutMs);
       const conn = new DriverConnection(ch, hello, key, jwkThumbprint(jwk), timeoutMs, reader, writer);
+      conn.#keepAlive = keepAlive;
       conn.#nextId = 3;
       conn.#start();
       return conn;
     } catch (err) {
+      clearInterval(keepAlive);
       ch.close();
       throw err;
     }
@@ -235,6 +240,7 @@ export class DriverConnection implements FrameLink {
     this.#pending.clear();
     this.#ch.close();
     await this.#loop;
+    clearInterval(this.#keepAlive);
   }
 
   // ------------------------------------------------------------ internals
@@ -351,6 +357,7 @@ export class DriverConnection implements FrameLink {
           for (const p of this.#pending.values())
             p.reject(new DriverRefusal('EXO_ERR_CLIENT_CLOSED', 'the driver closed the channel'));
           this.#pending.clear();
+          clearInterval(this.#keepAlive);
           break;
         }
         if (work === 0) await this.#ch.work(50);

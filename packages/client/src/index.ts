@@ -7,4 +7,12 @@
  */
 
 export { type ConnectOptions, DriverConnection, DriverRefusal, type TxCounters } from './driver-connection.ts';
+export {
+  GrantClient,
+  type GrantClientOptions,
+  GrantRequestError,
+  type GrantWish,
+  type HeldGrant,
+} from './grant-client.ts';
 export * from './net/index.ts';
+export { attachFromEnvironment, type TaskEnvironment, taskEnvironment } from './task-environment.ts';
