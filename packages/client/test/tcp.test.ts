@@ -361,4 +361,43 @@ describe('TCP between two stacks (deterministic simulation)', () => {
     }
     sim.close();
   });
+
+  it('keep-alive probes an idle peer, keeps a live one and aborts a vanished one', async () => {
+    let blackhole = false;
+    let probes = 0;
+    const sim = createSim({
+      faults: { rx: { decide: () => (blackhole ? 'drop' : 'pass') } },
+      a: {
+        tcp: {
+          keepAliveMs: 10_000,
+          keepAliveIntervalMs: 1000,
+          keepAliveProbes: 3,
+          trace: (d, s) => d === 'out' && s.payload.length === 0 && s.flags === TcpFlags.ACK && probes++,
+        },
+      },
+    });
+    const l = sim.b.tcpListen(80);
+    l.accept();
+    let sock: TcpSocket | null = null;
+    sim.a.tcpConnect('10.0.0.2', 80).then((s) => {
+      sock = s;
+    });
+    await sim.until(() => sock !== null);
+    const t0 = sim.clock.now();
+    probes = 0;
+    await sim.until(() => sim.clock.now() - t0 >= 60_000);
+    expect(sock!.state).toBe('ESTABLISHED');
+    expect(probes).toBeGreaterThanOrEqual(5); // about one per 10 s of silence, each answered
+    blackhole = true;
+    const err = await (async () => {
+      let e: unknown = null;
+      sock!.closed.then((x) => {
+        e = x;
+      });
+      await sim.until(() => e !== null);
+      return e as { code: string };
+    })();
+    expect(err.code).toBe('EXO_ERR_NET_TIMEOUT');
+    sim.close();
+  });
 });

@@ -47,6 +47,15 @@ export interface TcpConfig {
    * peer retransmits only the holes (RFC 2018) [true]. Our sending side does not use the peer's blocks.
    */
   readonly sack?: boolean;
+  /**
+   * Keep-alive (RFC 1122 section 4.2.3.6): after this long without a segment from the peer, probe it; 0 is
+   * off [0, as the RFC's default].
+   */
+  readonly keepAliveMs?: number;
+  /** Interval between unanswered keep-alive probes [75 s, as Linux]. */
+  readonly keepAliveIntervalMs?: number;
+  /** Unanswered probes before the connection is aborted with EXO_ERR_NET_TIMEOUT [9, as Linux]. */
+  readonly keepAliveProbes?: number;
   /** Initial congestion window in segments (RFC 6928) [10]. */
   readonly initialWindowSegments?: number;
   readonly rto?: RtoOptions;
@@ -120,6 +129,8 @@ export class TcpConnection {
   #rtxTimer: TimerHandle | null = null;
   #ackTimer: TimerHandle | null = null;
   #twTimer: TimerHandle | null = null;
+  #kaTimer: TimerHandle | null = null;
+  #kaProbes = 0;
   #unackedSegments = 0;
   /** Peer's options from its SYN. */
   peerSyn: { mss: number; windowScale: number | undefined; sackPermitted: boolean } | null = null;
@@ -153,6 +164,9 @@ export class TcpConnection {
       maxRetries: cfg.maxRetries ?? 15,
       initialWindowSegments: cfg.initialWindowSegments ?? 10,
       sack: cfg.sack ?? true,
+      keepAliveMs: cfg.keepAliveMs ?? 0,
+      keepAliveIntervalMs: cfg.keepAliveIntervalMs ?? 75_000,
+      keepAliveProbes: cfg.keepAliveProbes ?? 9,
     };
     this.localMss = host.localMssFor(remoteAddress);
     this.receiveBufferSize = Math.max(1024, Math.min(this.#cfg.receiveBuffer, 0x3fffffff));
@@ -555,6 +569,8 @@ export class TcpConnection {
 
   /** Segment arrival (RFC 9293 section 3.10.7.3 for SYN-SENT, 3.10.7.4 otherwise). */
   input(seg: TcpRepr): void {
+    this.#kaProbes = 0;
+    if (this.#cfg.keepAliveMs > 0) this.#armKeepAlive(this.#cfg.keepAliveMs);
     if (this.state === 'SYN-SENT') {
       this.#inputSynSent(seg);
       return;
@@ -880,6 +896,34 @@ export class TcpConnection {
     this.#sendSyn();
   }
 
+  #armKeepAlive(ms: number): void {
+    if (this.#kaTimer) this.host.clock.clearTimer(this.#kaTimer);
+    this.#kaTimer = this.host.clock.setTimer(ms, () => {
+      this.#kaTimer = null;
+      this.#keepAlive();
+    });
+  }
+
+  #keepAlive(): void {
+    if (this.state !== 'ESTABLISHED' && this.state !== 'CLOSE-WAIT') return;
+    if (this.#kaProbes >= this.#cfg.keepAliveProbes) {
+      this.abort(
+        new NetError(
+          'EXO_ERR_NET_TIMEOUT',
+          `${formatEndpoint(this.remoteAddress, this.remotePort)} did not answer ${this.#kaProbes} keep-alive probes`,
+        ),
+      );
+      return;
+    }
+    // Only while nothing is outstanding (retransmissions then do the probing); the probe carries SND.UNA - 1,
+    // an old sequence number that makes the peer answer with an ACK without taking any data.
+    if (seqDiff(this.sndMax, this.sndUna) === 0) {
+      this.#kaProbes++;
+      this.host.sendSegment(this, this.#segment(TcpFlags.ACK, seqAdd(this.sndUna, -1), EMPTY));
+    }
+    this.#armKeepAlive(this.#cfg.keepAliveIntervalMs);
+  }
+
   #enterTimeWait(): void {
     this.state = 'TIME-WAIT';
     if (this.#rtxTimer) this.host.clock.clearTimer(this.#rtxTimer);
@@ -897,7 +941,9 @@ export class TcpConnection {
     if (this.state === 'CLOSED') return;
     this.state = 'CLOSED';
     if (err && !this.error) this.error = err;
-    for (const t of [this.#rtxTimer, this.#ackTimer, this.#twTimer]) if (t) this.host.clock.clearTimer(t);
+    for (const t of [this.#rtxTimer, this.#ackTimer, this.#twTimer, this.#kaTimer])
+      if (t) this.host.clock.clearTimer(t);
+    this.#kaTimer = null;
     this.#rtxTimer = null;
     this.#ackTimer = null;
     this.#twTimer = null;
