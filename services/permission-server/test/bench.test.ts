@@ -9,5 +9,5 @@ describe('exonet bench grants --quick', () => {
       expect(typeof result[key], key).toBe('number');
       expect(result[key] as number, key).toBeGreaterThan(0);
     }
-  });
+  }, 180_000);
 });

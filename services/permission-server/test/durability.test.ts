@@ -177,5 +177,5 @@ describe('kill -9 durability', () => {
       second.child.kill('SIGTERM');
       await new Promise((r) => second.child.once('exit', r));
     }
-  });
+  }, 180_000);
 });

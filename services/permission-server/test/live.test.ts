@@ -99,7 +99,7 @@ describe('a real listening server', () => {
     const r = verifyRevocationList(again[0]!.data, { jwks, afterSeq: head });
     expect(r.ok && r.list.entries.map((e) => e.seq)).toEqual([revoked.json.seq]);
     await resumed.body!.cancel();
-  });
+  }, 180_000);
 
   it('exonet grant verify: exit 0 and the claims for a good grant, exit 1 and the reason when revoked or for the wrong driver', async () => {
     const g = await http('POST', '/v1/grants', { driver: 'drv1', dir: 'rx', filter: 'udp', port: 5001, holder }, alice);
@@ -163,7 +163,7 @@ describe('a real listening server', () => {
     const code = await new Promise((resolve) => child.once('exit', resolve));
     expect(code).toBe(0);
     expect(JSON.parse(out).jti).toBe(g.json.id);
-  });
+  }, 180_000);
 
   it('exonet policy / grant request / revoke over the HTTP API', async () => {
     const env = { ...process.env, EXONET_SERVER: t.server.url, EXONET_TOKEN: t.admin };
@@ -236,7 +236,7 @@ describe('a real listening server', () => {
     expect(JSON.parse(revoke.stdout)).toMatchObject({ kind: 'rule', value: 'cli-rule', seq: expect.any(Number) });
     const del = await run(process.execPath, [bin, 'policy', 'delete', 'rule', 'cli-rule'], { env });
     expect(del.stdout).toMatch(/cli-rule/);
-  });
+  }, 180_000);
 
   it('ends event streams on graceful shutdown', async () => {
     const other = await startTestServer();

@@ -187,7 +187,7 @@ export class SqliteStore implements Store {
         return { ok: false, reason: 'version' } as const;
       const version = (current?.version ?? 0) + 1;
       s.policyPut.run(kind, body.id, JSON.stringify(body), version);
-      this.#audit(ctx, `${kind}.put`, body.id, { version, value: redact(body) });
+      this.#audit(ctx, `${kind}.put`, body.id, { version, value: body });
       return { ok: true, value: { ...body, version } as unknown as PolicyObjects[K] } as const;
     });
   }
@@ -422,11 +422,6 @@ function keyFromRow(r: KeyRow): SigningKeyRecord {
     retiredAt: r.retired_at,
     lastGrantExp: r.last_grant_exp,
   };
-}
-
-/** Policy values are audited in full except secrets (none today; the hook keeps it that way). */
-function redact(body: object): object {
-  return body;
 }
 
 function prepare(db: Db) {
