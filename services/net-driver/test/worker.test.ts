@@ -3,10 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DeviceEvent } from '../src/driver/net-device.ts';
+import { createInThreadNic } from '../src/nic/in-thread.ts';
 import { createWorkerNic } from '../src/nic/worker-nic.ts';
 import { checkFrame, writeSequencedFrame } from '../src/wire/generator.ts';
 import { PcapWriter } from '../src/wire/pcap-file.ts';
-import { MAC } from './helpers.ts';
+import { UdpWire } from '../src/wire/udp.ts';
+import { MAC, PEER } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'exonet-worker-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -116,6 +118,44 @@ describe('RTL8169 model in a worker thread, driver in this one', () => {
       expect(seqs).toEqual(Array.from({ length: 500 }, (_, i) => i));
     } finally {
       await nic.close();
+    }
+  });
+
+  it('runs a UDP tunnel inside the worker (its event loop serves the socket) to a NIC in this thread', async () => {
+    const peerWire = await UdpWire.open(0, '127.0.0.1', 9);
+    const probe = await UdpWire.open(0, '127.0.0.1', 9);
+    const workerPort = probe.localPort;
+    await probe.close();
+    await peerWire.close();
+    const here = createInThreadNic({
+      wire: await UdpWire.open(peerWire.localPort, '127.0.0.1', workerPort),
+      mac: PEER,
+    });
+    const nic = await createWorkerNic({ wire: `udp:${workerPort}:127.0.0.1:${peerWire.localPort}`, mac: MAC });
+    try {
+      here.driver.start();
+      nic.driver.start();
+      const buf = new Uint8Array(300);
+      // This thread -> worker model.
+      for (let i = 0; i < 5; i++) here.driver.transmit(buf.subarray(0, writeSequencedFrame(buf, MAC, PEER, i, 300)));
+      here.driver.txCommit();
+      const got: number[] = [];
+      while (got.length < 5) {
+        if (nic.driver.receive((f, n) => got.push(checkFrame(f, n))) === 0) await tick();
+      }
+      expect(got).toEqual([0, 1, 2, 3, 4]);
+      // Worker model -> this thread.
+      for (let i = 10; i < 13; i++) nic.driver.transmit(buf.subarray(0, writeSequencedFrame(buf, PEER, MAC, i, 200)));
+      nic.driver.txCommit();
+      const back: number[] = [];
+      while (back.length < 3) {
+        if (here.driver.receive((f, n) => back.push(checkFrame(f, n))) === 0)
+          await new Promise((r) => setTimeout(r, 2));
+      }
+      expect(back).toEqual([10, 11, 12]);
+    } finally {
+      await nic.close();
+      await here.close();
     }
   });
 
