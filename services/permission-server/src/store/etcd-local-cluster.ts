@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,20 @@ function installExitHook(): void {
     }
   });
 }
+
+/**
+ * A watchdog shell per cluster: when the process that started the cluster dies without `stop()` (a test
+ * worker killed on timeout never runs exit handlers), it kills the members still listed in `ROOT/pids`
+ * (kept current by the harness, so no recycled pid is hit) and removes the data directories.
+ */
+const WATCHDOG = `
+parent=$1; root=$2
+while kill -0 "$parent" 2>/dev/null && [ -d "$root" ]; do sleep 1; done
+if [ -d "$root" ]; then
+  [ -s "$root/pids" ] && kill -9 $(cat "$root/pids") 2>/dev/null
+  rm -rf "$root"
+fi
+`;
 
 /** Asks the kernel for a free TCP port on loopback (the port is released again before etcd binds it). */
 async function freePort(): Promise<number> {
@@ -70,6 +84,7 @@ export interface EtcdClusterOptions {
 /** A running (or partly killed) etcd cluster. */
 export class EtcdCluster {
   private readonly processes: (ChildProcess | null)[];
+  private watchdog: ChildProcess | null = null;
 
   private constructor(
     readonly members: readonly EtcdMember[],
@@ -113,6 +128,7 @@ export class EtcdCluster {
       }
       const cluster = new EtcdCluster(members, root, `exonet-${randomBytes(6).toString('hex')}`, opts);
       try {
+        cluster.startWatchdog();
         for (let i = 0; i < members.length; i++) cluster.spawnMember(i);
         await cluster.waitHealthy(opts.startTimeoutMs);
         return cluster;
@@ -122,6 +138,25 @@ export class EtcdCluster {
       }
     }
     throw new Error(`etcd cluster did not start: ${lastError instanceof Error ? lastError.message : lastError}`);
+  }
+
+  private startWatchdog(): void {
+    const dog = spawn('sh', ['-c', WATCHDOG, 'etcd-watchdog', String(process.pid), this.root], {
+      stdio: 'ignore',
+      detached: true,
+    });
+    dog.unref();
+    this.watchdog = dog;
+  }
+
+  /** Records the live member pids for the watchdog. */
+  private writePids(): void {
+    const pids = this.processes.flatMap((p) => (p?.pid !== undefined ? [p.pid] : []));
+    try {
+      writeFileSync(join(this.root, 'pids'), pids.join(' '));
+    } catch {
+      // the root is gone: stopped
+    }
   }
 
   private spawnMember(i: number): void {
@@ -161,15 +196,21 @@ export class EtcdCluster {
         '--log-level',
         'warn',
       ],
-      { stdio: ['ignore', log, log] },
+      {
+        stdio: ['ignore', log, log],
+        // etcd 3.4 refuses to start on arm64 unless told that the architecture is fine.
+        env: process.arch === 'arm64' ? { ...process.env, ETCD_UNSUPPORTED_ARCH: 'arm64' } : process.env,
+      },
     );
     closeSync(log);
     if (child.pid !== undefined) livePids.add(child.pid);
     child.once('exit', () => {
       if (child.pid !== undefined) livePids.delete(child.pid);
       if (this.processes[i] === child) this.processes[i] = null;
+      this.writePids();
     });
     this.processes[i] = child;
+    this.writePids();
   }
 
   /** True while member `i`'s process runs. */
@@ -241,5 +282,14 @@ export class EtcdCluster {
   async stop(): Promise<void> {
     await this.killAll();
     rmSync(this.root, { recursive: true, force: true });
+    // The watchdog sees the root gone and exits by itself; end it now anyway.
+    if (this.watchdog?.pid !== undefined && this.watchdog.exitCode === null) {
+      try {
+        process.kill(this.watchdog.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    this.watchdog = null;
   }
 }
