@@ -238,6 +238,23 @@ describe('a real listening server', () => {
     expect(del.stdout).toMatch(/cli-rule/);
   }, 180_000);
 
+  it('sends heartbeat lists (same sequence, no entries, fresh valid_until) and refuses a bad ?after', async () => {
+    const beating = await startTestServer({ heartbeatSec: 1 });
+    try {
+      const jwks = (await beating.call('GET', '/.well-known/jwks.json', undefined, null)).json;
+      const stream = await fetch(`${beating.server.url}/v1/revocations/stream?after=0`);
+      const [initial, beat] = await readEvents(stream, 2);
+      const a = verifyRevocationList(initial!.data, { jwks, afterSeq: 0 });
+      const b = verifyRevocationList(beat!.data, { jwks, afterSeq: a.ok ? a.list.seq : 0 });
+      expect(b.ok && b.list.entries).toEqual([]);
+      expect(b.ok && a.ok && b.list.seq === a.list.seq && b.list.valid_until >= a.list.valid_until).toBe(true);
+      await stream.body!.cancel();
+      expect((await fetch(`${beating.server.url}/v1/revocations/stream?after=x`)).status).toBe(400);
+    } finally {
+      await beating.close();
+    }
+  });
+
   it('ends event streams on graceful shutdown', async () => {
     const other = await startTestServer();
     const stream = await fetch(`${other.server.url}/v1/revocations/stream`);
