@@ -88,7 +88,7 @@ export function formatStatus(s: DriverStatus): string {
   const lines = [
     `driver ${s.id}  MAC ${s.mac}  link ${s.link.up ? `up ${s.link.speed} Mb/s` : 'down'}${s.suspended ? '  FAILING CLOSED (revocation feed stale)' : ''}`,
     s.feed
-      ? `feed ${s.feed.url ?? '(none reachable)'}  seq ${s.feed.lastSeq}  valid ${Math.round(s.feed.validUntil - now)} s more`
+      ? `feed ${s.feed.url ?? '(none reachable)'}  seq ${s.feed.lastSeq}  ${s.feed.validUntil === 0 ? 'no verified list yet' : `list valid ${Math.round(s.feed.validUntil - now)} s more`}`
       : 'feed: none (offline JWKS)',
     `frames in ${s.counters.rxFrames} (to tasks ${s.counters.rxCopies}, unclaimed ${s.counters.rxUnclaimed})  out ${s.counters.txSent}  refused ${s.counters.txDenied}  flows ${s.flows}`,
     `tasks ${s.tasks.length}:`,
