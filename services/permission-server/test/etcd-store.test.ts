@@ -191,6 +191,15 @@ describe('etcd store on a 3-member cluster', () => {
     expect(list.head).toBe(entry.seq);
     expect(list.entries).toEqual([entry]);
     expect(await s.listRevocations(entry.seq)).toEqual({ head: entry.seq, entries: [] });
+    // By key and by rule, through the grant index.
+    const byKid = grantRecord({ sub: 'victor', kid: 'k9', claims: [] });
+    const byRule = grantRecord({ sub: 'victor', rule: 'ntp', iat: t - 1, claims: [] });
+    for (const g of [byKid, byRule]) expect(await s.issueGrant(g, t, ctx)).toEqual({ ok: true });
+    const kidEntry = await s.revoke({ kind: 'kid', value: 'k9', at: t, until: t + 600, reason: '' }, ctx);
+    const ruleEntry = await s.revoke({ kind: 'rule', value: 'ntp', at: t, until: t + 600, reason: '' }, ctx);
+    expect((await s.getGrant(byKid.jti))?.revokedSeq).toBe(kidEntry.seq);
+    expect((await s.getGrant(byRule.jti))?.revokedSeq).toBe(ruleEntry.seq);
+    expect((await s.getGrant(other.jti))?.revokedSeq).toBeNull();
   });
 
   it("feeds every replica's watch with every revocation in order, across compaction", async () => {
@@ -267,6 +276,9 @@ describe('etcd store on a 3-member cluster', () => {
     expect(await s.collectGarbage(t)).toEqual({ revocations: 1, grants: 1 });
     expect((await s.listRevocations(0)).entries).toEqual([keep]);
     expect(await s.getGrant(expired.jti)).toBeUndefined();
+    const index = await s.etcd.getAll().prefix(`${s.keys.prefix}gidx/`).keys();
+    expect(index.some((k) => k.endsWith(expired.jti))).toBe(false);
+    expect(index.filter((k) => k.endsWith(live.jti))).toHaveLength(3);
     expect(await s.getGrant(live.jti)).toBeDefined();
     expect(await s.collectGarbage(t)).toEqual({ revocations: 0, grants: 0 });
   });

@@ -8,6 +8,7 @@
  * | `keys/<kid>` | SigningKeyRecord | `lastGrantExp` is the max of it and `keyexp/<kid>/*` |
  * | `keyexp/<kid>/<exp, 12 digits>` | empty | one key per distinct exp, so issuers never contend on the key record |
  * | `grants/<jti>` | GrantRecord | |
+ * | `gidx/<sub,rule,kid>/<value>/<jti>` | empty | grants by subject, rule and key (revocation, listing) |
  * | `resources/<driver>/<resource>` | live claims on that resource | the exclusivity CAS target |
  * | `revocations/<id>` | RevocationInput | seq = create revision; written as PUTs, never deleted to revoke |
  * | `revocations-head` | empty | mod revision = newest revocation's seq |
@@ -36,6 +37,11 @@ export class EtcdKeys {
   }
   grants(jti?: string): string {
     return jti === undefined ? `${this.prefix}grants/` : `${this.prefix}grants/${enc(jti)}`;
+  }
+  /** Index of grants by subject, rule or key: `gidx/<kind>/<value>/<jti>` (empty values). */
+  grantIndex(kind: 'sub' | 'rule' | 'kid', value: string, jti?: string): string {
+    const base = `${this.prefix}gidx/${kind}/${enc(value)}/`;
+    return jti === undefined ? base : `${base}${enc(jti)}`;
   }
   resource(driver: string, resource: string): string {
     return `${this.prefix}resources/${enc(driver)}/${enc(resource)}`;

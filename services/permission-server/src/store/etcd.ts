@@ -460,6 +460,7 @@ export class EtcdStore implements Store {
         );
       }
       ops.push(putOp(grantKey, { ...grant, revokedSeq: null }));
+      for (const key of this.grantIndexKeys(grant)) ops.push(putOp(key, ''));
       ops.push(putOp(this.keys.keyExp(grant.kid, grant.exp), ''));
       ops.push(
         this.auditOp('grant.issue', grant.jti, ctx, {
@@ -487,7 +488,10 @@ export class EtcdStore implements Store {
     readonly liveAt?: number;
     readonly limit?: number;
   }): Promise<GrantRecord[]> {
-    const { kvs } = await this.kv.range(this.keys.grants(), 'listGrants', { prefix: true });
+    const kvs =
+      filter.sub !== undefined
+        ? await this.indexedGrants('sub', filter.sub, 'listGrants')
+        : (await this.kv.range(this.keys.grants(), 'listGrants', { prefix: true })).kvs;
     const out: { g: GrantRecord; rev: number }[] = [];
     for (const kv of kvs) {
       const g = parseJson<StoredGrant>(kv);
@@ -498,6 +502,30 @@ export class EtcdStore implements Store {
     out.sort((a, b) => b.g.iat - a.g.iat || b.rev - a.rev);
     const limited = filter.limit !== undefined ? out.slice(0, Math.max(0, filter.limit)) : out;
     return limited.map((x) => x.g);
+  }
+
+  private grantIndexKeys(g: { jti: string; sub: string; rule: string; kid: string }): string[] {
+    return [
+      this.keys.grantIndex('sub', g.sub, g.jti),
+      this.keys.grantIndex('rule', g.rule, g.jti),
+      this.keys.grantIndex('kid', g.kid, g.jti),
+    ];
+  }
+
+  /** The grant records of one subject, rule or key, through the index (records read 100 per txn). */
+  private async indexedGrants(kind: 'sub' | 'rule' | 'kid', value: string, what: string): Promise<Kv[]> {
+    const prefix = this.keys.grantIndex(kind, value);
+    const { kvs: index } = await this.kv.range(prefix, what, { prefix: true, keysOnly: true });
+    const jtis = index.map((kv) => dec(kv.key.slice(prefix.length)));
+    const out: Kv[] = [];
+    for (let i = 0; i < jtis.length; i += 100) {
+      const res = await this.kv.txn(
+        { success: jtis.slice(i, i + 100).map((jti) => rangeOp(this.keys.grants(jti))) },
+        what,
+      );
+      for (const r of res.responses) out.push(...rangeKvs(r));
+    }
+    return out;
   }
 
   // --- revocations ---
@@ -547,9 +575,10 @@ export class EtcdStore implements Store {
           return false;
       }
     };
-    let kvs: Kv[];
-    if (rev.kind === 'jti') kvs = (await this.kv.range(this.keys.grants(rev.value), 'revoke')).kvs;
-    else kvs = (await this.kv.range(this.keys.grants(), 'revoke', { prefix: true })).kvs;
+    const kvs =
+      rev.kind === 'jti'
+        ? (await this.kv.range(this.keys.grants(rev.value), 'revoke')).kvs
+        : await this.indexedGrants(rev.kind, rev.value, 'revoke');
     let pending = kvs.map((kv) => ({ kv, g: parseJson<StoredGrant>(kv) })).filter((x) => matches(x.g));
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (attempt >= maxAttempts) throw new StoreContentionError('revoke', maxAttempts);
@@ -723,15 +752,19 @@ export class EtcdStore implements Store {
       const batch = doomed.slice(i, i + 100);
       // One compare per key: a record rewritten meanwhile is kept (the next round looks again).
       await Promise.all(
-        batch.map((kv) =>
-          this.kv.txn(
+        batch.map((kv) => {
+          // A grant leaves with its index keys.
+          const extra = kv.key.startsWith(this.keys.grants())
+            ? this.grantIndexKeys(parseJson<StoredGrant>(kv)).map((k) => deleteOp(k))
+            : [];
+          return this.kv.txn(
             {
               compare: [{ key: Buffer.from(kv.key), target: 'Mod', result: 'Equal', mod_revision: kv.modRevision }],
-              success: [deleteOp(kv.key)],
+              success: [deleteOp(kv.key), ...extra],
             },
             'collectGarbage',
-          ),
-        ),
+          );
+        }),
       );
     }
     return { revocations: oldRevocations.length, grants: oldGrants.length };
