@@ -447,7 +447,10 @@ export class NetStack implements Ipv4Sender {
     }
     const ident = this.#ident;
     this.#ident = (this.#ident + 1) & 0xffff;
-    const l4 = new Uint8Array(l4Length);
+    // Common case: it fits, so the transport writes straight into the frame (no copy); else fragment.
+    const fits = 20 + l4Length <= this.link.mtu;
+    const whole = fits ? new Uint8Array(34 + l4Length) : null;
+    const l4 = whole ? whole.subarray(34) : new Uint8Array(l4Length);
     write(l4, 0);
     const base = ipv4Repr({
       src: this.address,
@@ -460,13 +463,13 @@ export class NetStack implements Ipv4Sender {
     });
     let packets: Ipv4Repr[];
     try {
-      packets = fragmentIpv4(base, this.link.mtu);
+      packets = fits ? [base] : fragmentIpv4(base, this.link.mtu);
     } catch {
       return false; // DF set and too big: the caller (TCP) sizes segments by MSS, so this is a caller bug
     }
     let ok = true;
     for (const p of packets) {
-      const frame = new Uint8Array(14 + 20 + p.options.length + p.payload.length);
+      const frame = whole ?? new Uint8Array(14 + 20 + p.options.length + p.payload.length);
       emitIpv4(p, frame, 14);
       emitEthernet(
         { dst: dstMac ?? MAC_ZERO, src: this.mac, etherType: EtherType.IPV4, vlans: [], payload: frame.subarray(14) },
