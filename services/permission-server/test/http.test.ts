@@ -167,6 +167,17 @@ describe('POST /v1/grants/{id}/renew and GET /v1/grants/{id}', () => {
     );
   });
 
+  it('GET /v1/grants: own grants for a principal, any for an admin; 403 for another principal; 400 on a bad query', async () => {
+    const own = await t.call('GET', '/v1/grants?live=true&limit=5', undefined, alice);
+    expect(own.status).toBe(200);
+    expect(own.json.items.length).toBeGreaterThan(0);
+    expect(own.json.items.every((g: { sub: string }) => g.sub === 'alice')).toBe(true);
+    expect((await t.call('GET', '/v1/grants?sub=alice')).json.items.length).toBeGreaterThan(0);
+    expect((await t.call('GET', '/v1/grants?sub=alice', undefined, bob)).status).toBe(403);
+    expect((await t.call('GET', '/v1/grants?limit=0', undefined, alice)).status).toBe(400);
+    expect((await t.call('GET', '/v1/grants', undefined, null)).status).toBe(401);
+  });
+
   it('403 when the policy no longer allows it', async () => {
     const carol = await t.principal('carol', { groups: ['users'] });
     const g = await t.call('POST', '/v1/grants', grantBody({ port: 7002 }), carol);

@@ -54,6 +54,17 @@ export const IssuedGrantBody = z.object({
   driver: z.string(),
 });
 
+export const GrantListQuery = z
+  .object({
+    sub: Id.optional(),
+    live: z
+      .enum(['true', 'false'])
+      .optional()
+      .transform((v) => v === 'true'),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+  })
+  .strict();
+
 export const RenewBody = z.object({ ttl: z.number().int().min(1).max(86_400).optional() }).strict();
 
 export const RevocationBody = z

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { ServerError } from '../../errors.ts';
 import { type AppContext, auditOf, requirePrincipal } from '../context.ts';
-import { ErrorBody, GrantRequestBody, IdParams, IssuedGrantBody, RenewBody } from '../schemas.ts';
+import { ErrorBody, GrantListQuery, GrantRequestBody, IdParams, IssuedGrantBody, RenewBody } from '../schemas.ts';
 
 export async function grantRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -58,6 +58,31 @@ export async function grantRoutes(app: FastifyInstance, ctx: AppContext): Promis
     async (req, reply) => {
       const issued = await ctx.grants.renew(req.principal!, req.params.id, req.body?.ttl, auditOf(req));
       return reply.code(201).send(issued);
+    },
+  );
+
+  r.get(
+    '/v1/grants',
+    {
+      onRequest: requirePrincipal(ctx),
+      schema: {
+        summary: "Grant records, newest first: a principal's own; an admin may name any principal (sub)",
+        tags: ['grants'],
+        security: [{ bearer: [] }],
+        querystring: GrantListQuery,
+      },
+    },
+    async (req) => {
+      const p = req.principal!;
+      const sub = p.admin ? req.query.sub : p.id;
+      if (!p.admin && req.query.sub !== undefined && req.query.sub !== p.id)
+        throw new ServerError('EXO_ERR_AUTH_FORBIDDEN', 'only admins list grants of other principals');
+      const items = await ctx.store.listGrants({
+        sub,
+        liveAt: req.query.live ? Math.floor(Date.now() / 1000) : undefined,
+        limit: req.query.limit,
+      });
+      return { items };
     },
   );
 
