@@ -11,20 +11,25 @@ import { verifyProgram } from './verifier.ts';
 /** A compiled filter: same contract as {@link interpret} with the program bound. */
 export type CompiledFilter = (pkt: Uint8Array, wirelen: number, buflen: number) => number;
 
+// A, X and the scratch words are kept as int32 values (V8 then keeps them in 32-bit registers, where
+// uint32 values above 2^31 would become doubles); unsigned meaning is restored only where it matters:
+// ordered comparisons, division, shift counts and the returned value.
+
 function load(size: 1 | 2 | 4, at: string): string {
   if (size === 1) return `P[${at}]`;
   if (size === 2) return `((P[${at}] << 8) | P[${at} + 1])`;
-  return `(((P[${at}] << 24) | (P[${at} + 1] << 16) | (P[${at} + 2] << 8) | P[${at} + 3]) >>> 0)`;
+  return `((P[${at}] << 24) | (P[${at} + 1] << 16) | (P[${at} + 2] << 8) | P[${at} + 3])`;
 }
 
 /** JavaScript for one non-jump instruction (each ends a statement). */
 function stmtJs(insn: Insn): string {
   const k = insn.k >>> 0;
+  const ks = k | 0;
   switch (insn.code) {
     case 0x06:
       return `return ${k};`;
     case 0x16:
-      return 'return A;';
+      return 'return A >>> 0;';
     case 0x20:
       return `if (${k + 4} > L) return 0; A = ${load(4, String(k))};`;
     case 0x28:
@@ -36,17 +41,17 @@ function stmtJs(insn: Insn): string {
     case 0x81:
       return 'X = W;';
     case 0x40:
-      return `T = X + ${k}; if (T + 4 > L) return 0; A = ${load(4, 'T')};`;
+      return `T = (X >>> 0) + ${k}; if (T + 4 > L) return 0; A = ${load(4, 'T')};`;
     case 0x48:
-      return `T = X + ${k}; if (T + 2 > L) return 0; A = ${load(2, 'T')};`;
+      return `T = (X >>> 0) + ${k}; if (T + 2 > L) return 0; A = ${load(2, 'T')};`;
     case 0x50:
-      return `T = X + ${k}; if (T + 1 > L) return 0; A = P[T];`;
+      return `T = (X >>> 0) + ${k}; if (T + 1 > L) return 0; A = P[T];`;
     case 0xb1:
       return `if (${k + 1} > L) return 0; X = (P[${k}] & 15) << 2;`;
     case 0x00:
-      return `A = ${k};`;
+      return `A = ${ks};`;
     case 0x01:
-      return `X = ${k};`;
+      return `X = ${ks};`;
     case 0x60:
       return `A = m${k};`;
     case 0x61:
@@ -56,47 +61,47 @@ function stmtJs(insn: Insn): string {
     case 0x03:
       return `m${k} = X;`;
     case 0x0c:
-      return 'A = (A + X) >>> 0;';
+      return 'A = (A + X) | 0;';
     case 0x1c:
-      return 'A = (A - X) >>> 0;';
+      return 'A = (A - X) | 0;';
     case 0x2c:
-      return 'A = Math.imul(A, X) >>> 0;';
+      return 'A = Math.imul(A, X);';
     case 0x3c:
-      return 'if (X === 0) return 0; A = (A / X) >>> 0;';
+      return 'if (X === 0) return 0; A = ((A >>> 0) / (X >>> 0)) | 0;';
     case 0x9c:
-      return 'if (X === 0) return 0; A = A % X;';
+      return 'if (X === 0) return 0; A = ((A >>> 0) % (X >>> 0)) | 0;';
     case 0x5c:
-      return 'A = (A & X) >>> 0;';
+      return 'A = A & X;';
     case 0x4c:
-      return 'A = (A | X) >>> 0;';
+      return 'A = A | X;';
     case 0xac:
-      return 'A = (A ^ X) >>> 0;';
+      return 'A = A ^ X;';
     case 0x6c:
-      return 'A = X < 32 ? (A << X) >>> 0 : 0;';
+      return 'A = (X >>> 0) < 32 ? A << X : 0;';
     case 0x7c:
-      return 'A = X < 32 ? A >>> X : 0;';
+      return 'A = (X >>> 0) < 32 ? (A >>> X) | 0 : 0;';
     case 0x04:
-      return `A = (A + ${k}) >>> 0;`;
+      return `A = (A + ${ks}) | 0;`;
     case 0x14:
-      return `A = (A - ${k}) >>> 0;`;
+      return `A = (A - ${ks}) | 0;`;
     case 0x24:
-      return `A = Math.imul(A, ${k}) >>> 0;`;
+      return `A = Math.imul(A, ${ks});`;
     case 0x34:
-      return `A = (A / ${k}) >>> 0;`;
+      return `A = ((A >>> 0) / ${k}) | 0;`;
     case 0x94:
-      return `A = A % ${k};`;
+      return `A = ((A >>> 0) % ${k}) | 0;`;
     case 0x54:
-      return `A = (A & ${k}) >>> 0;`;
+      return `A = A & ${ks};`;
     case 0x44:
-      return `A = (A | ${k}) >>> 0;`;
+      return `A = A | ${ks};`;
     case 0xa4:
-      return `A = (A ^ ${k}) >>> 0;`;
+      return `A = A ^ ${ks};`;
     case 0x64:
-      return `A = (A << ${k}) >>> 0;`;
+      return `A = A << ${k};`;
     case 0x74:
-      return `A = A >>> ${k};`;
+      return `A = (A >>> ${k}) | 0;`;
     case 0x84:
-      return 'A = -A >>> 0;';
+      return 'A = -A | 0;';
     case 0x07:
       return 'X = A;';
     case 0x87:
@@ -107,21 +112,22 @@ function stmtJs(insn: Insn): string {
 
 function condJs(insn: Insn): string {
   const k = insn.k >>> 0;
+  const ks = k | 0;
   switch (insn.code) {
     case 0x15:
-      return `A === ${k}`;
+      return `A === ${ks}`;
     case 0x25:
-      return `A > ${k}`;
+      return `(A >>> 0) > ${k}`;
     case 0x35:
-      return `A >= ${k}`;
+      return `(A >>> 0) >= ${k}`;
     case 0x45:
-      return `(A & ${k}) !== 0`;
+      return `(A & ${ks}) !== 0`;
     case 0x1d:
       return 'A === X';
     case 0x2d:
-      return 'A > X';
+      return '(A >>> 0) > (X >>> 0)';
     case 0x3d:
-      return 'A >= X';
+      return '(A >>> 0) >= (X >>> 0)';
     case 0x4d:
       return '(A & X) !== 0';
   }
@@ -146,7 +152,7 @@ export function programToJs(p: Program): string {
   for (const insn of p) if ([0x60, 0x61, 0x02, 0x03].includes(insn.code)) used.add(insn.k);
   const lines: string[] = [];
   lines.push('"use strict";');
-  lines.push('const W = wirelen >>> 0;');
+  lines.push('const W = wirelen | 0;');
   lines.push('const L = Math.min(buflen >>> 0, P.length);');
   lines.push(`let A = 0, X = 0, T = 0${[...used].map((m) => `, m${m} = 0`).join('')};`);
   if (targets.size > MAX_NESTED_TARGETS) return dispatchLoopJs(p, targets, lines);

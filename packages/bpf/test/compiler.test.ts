@@ -6,6 +6,7 @@ import {
   BpfError,
   compileExpression,
   compileProgram,
+  compileProgramWasm,
   type Insn,
   interpret,
   type Program,
@@ -88,5 +89,36 @@ describe('compiled engine', () => {
       expect((e as BpfError).code).toBe('EXO_ERR_BPF_VERIFY');
       expect((e as BpfError).detail.rule).toBe('div-by-zero');
     }
+  });
+});
+
+describe('WebAssembly engine (measured alternative)', () => {
+  it('agrees with the interpreter and libpcap on random verified programs and corpus expressions', () => {
+    const programs = fc
+      .sample(programArb({ maxLength: 40 }), { seed: 77, numRuns: 2500 })
+      .filter((p) => verifyProgram(p).ok);
+    const theirs = pcapFilter(programs, packets);
+    programs.forEach((p, i) => {
+      const f = compileProgramWasm(p);
+      packets.forEach((pk, j) => {
+        const w = f(pk.data, pk.wirelen, pk.data.length);
+        if (w !== theirs[i]![j])
+          throw new Error(`program ${JSON.stringify(p)} packet ${j}: wasm ${w}, libpcap ${theirs[i]![j]}`);
+      });
+    });
+    for (const e of CORPUS.slice(0, 60)) {
+      const p = compileExpression(e);
+      const f = compileProgramWasm(p);
+      for (const pk of packets)
+        expect(f(pk.data, pk.wirelen, pk.data.length)).toBe(interpret(p, pk.data, pk.wirelen, pk.data.length));
+    }
+    const big = new Uint8Array(200000);
+    big[199999] = 9;
+    const p: Program = [
+      { code: 0x30, jt: 0, jf: 0, k: 199999 },
+      { code: 0x16, jt: 0, jf: 0, k: 0 },
+    ];
+    expect(compileProgramWasm(p)(big, 200000, 200000)).toBe(9);
+    expect(compileProgramWasm(p)(big, 200000, 199999)).toBe(0);
   });
 });
