@@ -283,6 +283,34 @@ describe('etcd store on a 3-member cluster', () => {
     expect(await s.collectGarbage(t)).toEqual({ revocations: 0, grants: 0 });
   });
 
+  it('keeps writing through a leader election when the leader is killed', async () => {
+    const s = await newStore('/leader/');
+    const leader = await cluster.leader();
+    await cluster.killMember(leader);
+    try {
+      // The first write may meet the election; the store fails it clearly and a retry succeeds.
+      let entry: RevocationEntry | undefined;
+      await waitFor(
+        async () => {
+          entry = await s
+            .revoke({ kind: 'jti', value: 'after-leader', at: now(), until: now() + 600, reason: '' }, ctx)
+            .catch((err: unknown) => {
+              expect(err).toBeInstanceOf(StoreUnavailableError);
+              return undefined;
+            });
+          return entry !== undefined;
+        },
+        60_000,
+        'a write after the leader died',
+      );
+      expect((await s.listRevocations(0)).entries.map((e) => e.value)).toContain('after-leader');
+      expect(await cluster.leader()).not.toBe(leader);
+    } finally {
+      cluster.startMember(leader);
+      await cluster.waitHealthy(60_000);
+    }
+  }, 120_000);
+
   it('continues with one member killed, refuses clearly without quorum, and recovers', async () => {
     const s = await newStore('/q/');
     const seen: RevocationEntry[] = [];

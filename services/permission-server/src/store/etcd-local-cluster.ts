@@ -260,6 +260,33 @@ export class EtcdCluster {
     }
   }
 
+  /** Index of the current raft leader among the running members (rejects when none answers with one). */
+  async leader(): Promise<number> {
+    const ids: (string | undefined)[] = [];
+    let leader: string | undefined;
+    for (let i = 0; i < this.members.length; i++) {
+      if (!this.isRunning(i)) {
+        ids.push(undefined);
+        continue;
+      }
+      try {
+        const res = await fetch(`${this.members[i].clientUrl}/v3/maintenance/status`, {
+          method: 'POST',
+          body: '{}',
+          signal: AbortSignal.timeout(2000),
+        });
+        const status = (await res.json()) as { header?: { member_id?: string }; leader?: string };
+        ids.push(status.header?.member_id);
+        if (status.leader && status.leader !== '0') leader = status.leader;
+      } catch {
+        ids.push(undefined);
+      }
+    }
+    const index = leader === undefined ? -1 : ids.indexOf(leader);
+    if (index < 0) throw new Error('no etcd leader among the running members');
+    return index;
+  }
+
   /** Waits until every running member is healthy (rejects after `timeoutMs` with the members' log tails). */
   async waitHealthy(timeoutMs = this.options.startTimeoutMs): Promise<void> {
     const deadline = Date.now() + timeoutMs;
