@@ -210,7 +210,8 @@ export class DriverChannel {
 
   /**
    * Gives a frame taken with {@link takeRxBuffer}, now holding a received packet, to the task (rx.active),
-   * visible at the next {@link flush}. After a disconnect the frame is reclaimed instead and false returned.
+   * visible at the next {@link flush}. After a disconnect the frame is reclaimed instead and false returned;
+   * false also if the task's ring is full (only possible if it broke the protocol): the frame stays the driver's.
    * @throws IpcError EXO_ERR_IPC_NOT_OWNER if the driver does not hold that frame for receiving (a driver bug)
    */
   deliverRx(offset: number, length: number, tag = 0, status: number = DescriptorStatus.OK): boolean {
@@ -220,9 +221,14 @@ export class DriverChannel {
       return false;
     }
     check(length >= 0 && length <= this.pool.frameSize, `length: expected 0..${this.pool.frameSize}, got ${length}`);
+    // Full only if the task broke the protocol (the ring holds every frame of the pool): the frame then stays
+    // the driver's, to deliver later or give back some other way.
+    if (!this.rxActive.push(offset, length, tag, status)) {
+      this.checkCorrupt(this.rxActive);
+      if (this.disconnectReason !== '') this.move(index, FrameOwner.DRIVER_RX, FrameOwner.RECLAIMED);
+      return false;
+    }
     this.move(index, FrameOwner.DRIVER_RX, FrameOwner.TASK);
-    // Cannot be full: the ring holds every frame of the pool.
-    this.rxActive.push(offset, length, tag, status);
     return true;
   }
 
@@ -231,6 +237,8 @@ export class DriverChannel {
    * frame (the packet is dropped for this task only) or is disconnected.
    */
   receive(packet: Uint8Array, tag = 0): boolean {
+    // No room to deliver (a task that stopped reading): drop before taking a frame.
+    if (this.rxActive.ready(1) === 0) return false;
     const offset = this.takeRxBuffer();
     if (offset < 0) return false;
     const length = Math.min(packet.length, this.pool.frameSize);
@@ -263,7 +271,11 @@ export class DriverChannel {
         this.move(index, FrameOwner.TASK, FrameOwner.DRIVER_TX);
         if (length === 0 || length > this.pool.frameSize) {
           this.violation(Violation.BAD_LENGTH);
-          this.completeTx(offset, DescriptorStatus.INVALID);
+          // If even that does not fit (the task does not drain its completions), the task loses the frame.
+          const back = this.completeTx(offset, DescriptorStatus.INVALID);
+          if (!back && (this.owner[index] as number) === FrameOwner.DRIVER_TX) {
+            this.move(index, FrameOwner.DRIVER_TX, FrameOwner.RECLAIMED);
+          }
           continue;
         }
         this.txLength = length;
@@ -277,7 +289,8 @@ export class DriverChannel {
 
   /**
    * Gives a frame taken with {@link nextTx} back to the task (tx.free) with a status (sent, denied...),
-   * visible at the next {@link flush}. After a disconnect the frame is reclaimed instead and false returned.
+   * visible at the next {@link flush}. After a disconnect the frame is reclaimed instead and false returned;
+   * false also if the task's ring is full (only possible if it broke the protocol): the frame stays the driver's.
    * @throws IpcError EXO_ERR_IPC_NOT_OWNER if the driver does not hold that frame for transmitting
    */
   completeTx(offset: number, status: number = DescriptorStatus.OK): boolean {
@@ -286,8 +299,13 @@ export class DriverChannel {
       this.move(index, FrameOwner.DRIVER_TX, FrameOwner.RECLAIMED);
       return false;
     }
+    // As for deliverRx: full only if the task broke the protocol; the frame stays the driver's.
+    if (!this.txFree.push(offset, 0, this.txTags[index], status)) {
+      this.checkCorrupt(this.txFree);
+      if (this.disconnectReason !== '') this.move(index, FrameOwner.DRIVER_TX, FrameOwner.RECLAIMED);
+      return false;
+    }
     this.move(index, FrameOwner.DRIVER_TX, FrameOwner.TASK);
-    this.txFree.push(offset, 0, this.txTags[index], status);
     return true;
   }
 
