@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
+import { registerDriverCommands } from './commands/driver.ts';
 import { registerNicCommands } from './commands/nic.ts';
 
 /** Adds this package's subcommands to the `exonet` command line. */
 export function registerCommands(program: Command): void {
   registerNicCommands(program);
+  registerDriverCommands(program);
 }
 
 /**

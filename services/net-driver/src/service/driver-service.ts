@@ -33,6 +33,8 @@ export interface DriverServiceOptions {
   readonly firewall?: FirewallConfig;
   /** Station address (default Realtek's OUI, 00:e0:4c:69:81:69). */
   readonly mac?: Uint8Array;
+  /** How long start() waits for the first verified revocation list (ms, default 5000); 0 does not wait. */
+  readonly feedWaitMs?: number;
   /** Test hook passed to the core. */
   readonly afterTxCopy?: (task: TaskSession, poolOffset: number) => void;
 }
@@ -142,6 +144,9 @@ export class DriverService {
         }
       }
       service.follower.start();
+      // Grants install only while the feed is fresh: give the first list a moment before declaring ready.
+      const deadline = Date.now() + (options.feedWaitMs ?? 5000);
+      while (!service.follower.isFresh() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       service.#jwksTimer = setInterval(() => void service.#refreshKeys(options.servers ?? []), 30_000);
       service.#jwksTimer.unref();
     }
