@@ -84,7 +84,7 @@ export async function run(options: Options): Promise<Record<string, unknown>> {
   const linearNs: number[] = [];
   for (const n of sizes) {
     const grants = [...Array(n).keys()].map((t) => grant(portProgram(template, BASE_PORT + t), t));
-    general.forEach((p, i) => grants.push(grant(p, n + i)));
+    for (const [i, p] of general.entries()) grants.push(grant(p, n + i));
     const indexed = new IndexedDemux();
     const linear = new LinearDemux();
     for (const g of grants) {
