@@ -107,6 +107,11 @@ describe('compileExpression errors', () => {
       }
     }
     expect(() => compileExpression(42 as unknown as string)).toThrow(BpfError);
+    // Huge but valid expressions end in a typed "too long/complex" error, after bounded work.
+    const chain = Array.from({ length: 3000 }, (_, i) => `not tcp port ${i}`).join(' and ');
+    expect(() => compileExpression(chain)).toThrow(expect.objectContaining({ code: 'EXO_ERR_BPF_TOO_LONG' }));
+    const ports = Array.from({ length: 300 }, (_, i) => `port ${i + 1}`).join(' or ');
+    expect(compileExpression(ports).length).toBeLessThanOrEqual(4096);
     expect(() => compileExpression('ip', { snaplen: 0 })).toThrow(BpfError);
   });
 });

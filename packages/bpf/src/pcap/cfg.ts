@@ -112,7 +112,14 @@ function decide(facts: Facts, t: Test): boolean | undefined {
   return undefined;
 }
 
+/**
+ * Facts kept per edge at most: enough for every filter people write (the early ones, such as the
+ * ethertype, are the ones kept), and a bound on the quadratic cost of very long chains of tests.
+ */
+const MAX_FACTS = 128;
+
 function extend(facts: Facts, t: Test, outcome: boolean): Facts {
+  if (facts.outcomes.size >= MAX_FACTS) return facts;
   const outcomes = new Map(facts.outcomes);
   outcomes.set(`${t.key}|${t.jcode}|${t.k}`, outcome);
   const equal = new Map(facts.equal);
@@ -158,10 +165,18 @@ function thread(root: Vertex): boolean {
   return changed;
 }
 
+const MAX_BLOCKS = 10000;
+
 /** Compiles a predicate into a program that returns `acceptValue` when it holds and 0 otherwise. */
 export function compilePred(p: Pred, acceptValue: number): Insn[] {
   const dag = new Dag();
   let root = dag.gen(p, dag.accept, dag.reject);
+  // Threading costs grow with the DAG: bound the work a hostile expression can cause. A DAG this big
+  // would not fit in 4096 instructions anyway.
+  const size = order(root).length;
+  if (size > MAX_BLOCKS) {
+    throw new BpfError(BpfErrorCode.TOO_LONG, `the filter is too complex (${size} tests, at most ${MAX_BLOCKS})`);
+  }
   for (let round = 0; round < 16; round++) {
     const moved = thread(root);
     root = dag.reintern(root);
