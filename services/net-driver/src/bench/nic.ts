@@ -116,6 +116,36 @@ async function rxWorker(frameSize: number, seconds: number): Promise<number> {
   }
 }
 
+/** TX with the model in a worker thread: batches of 64 with one doorbell, completions reclaimed here. */
+async function txWorker(frameSize: number, seconds: number): Promise<number> {
+  const nic = await createWorkerNic({ wire: 'null' });
+  try {
+    const dev: NetDevice = nic.driver;
+    dev.start();
+    const template = new Uint8Array(frameSize);
+    template.set(DEFAULT_MAC, 0);
+    template.set(DEFAULT_MAC, 6);
+    const noop = () => {};
+    const before = dev.counters().txPackets;
+    const t0 = performance.now();
+    const deadline = t0 + seconds * 1000;
+    while (performance.now() < deadline) {
+      for (let k = 0; k < BATCH; k++) {
+        const buf = dev.txAcquire();
+        if (!buf) break;
+        buf.set(template);
+        dev.txSubmit(frameSize);
+      }
+      dev.txCommit();
+      dev.receive(noop, BATCH); // TX completion
+    }
+    const sent = dev.counters().txPackets - before;
+    return sent / Math.max((performance.now() - t0) / 1000, 1e-6);
+  } finally {
+    await nic.close();
+  }
+}
+
 /** `exonet bench nic`: frames per second through model and driver. */
 export async function run({ quick, log }: Options): Promise<Record<string, unknown>> {
   const seconds = quick ? 0.05 : 2;
@@ -131,13 +161,22 @@ export async function run({ quick, log }: Options): Promise<Record<string, unkno
   const rx1500 = await rxInThread(1514, seconds);
   const gbps = (r: number) => (r * 1518 * 8) / 1e9;
   log(`rx 1518-byte frames, in-thread: ${mpps(rx1500)} = ${gbps(rx1500.wall).toFixed(2)} Gb/s`);
+  const tx1500 = await txInThread(1514, seconds);
+  log(`tx 1518-byte frames, in-thread: ${mpps(tx1500)} = ${gbps(tx1500.wall).toFixed(2)} Gb/s`);
   const rxW = await rxWorker(60, seconds);
   log(`rx 64-byte frames, model in a worker: ${(rxW / 1e6).toFixed(2)} Mpps`);
+  const txW = await txWorker(60, seconds);
+  log(`tx 64-byte frames, model in a worker: ${(txW / 1e6).toFixed(2)} Mpps`);
+  const rxW1500 = await rxWorker(1514, seconds);
+  log(`rx 1518-byte frames, model in a worker: ${(rxW1500 / 1e6).toFixed(3)} Mpps = ${gbps(rxW1500).toFixed(2)} Gb/s`);
   return {
     rx_pps_64: Math.round(rx64.wall),
     tx_pps_64: Math.round(tx64.wall),
     rx_gbps_1500: Number(gbps(rx1500.wall).toFixed(3)),
     rx_pps_64_worker: Math.round(rxW),
+    tx_gbps_1500: Number(gbps(tx1500.wall).toFixed(3)),
+    tx_pps_64_worker: Math.round(txW),
+    rx_gbps_1500_worker: Number(gbps(rxW1500).toFixed(3)),
     rx_pps_64_per_cpu_second: Math.round(rx64.cpu),
     tx_pps_64_per_cpu_second: Math.round(tx64.cpu),
     rx_gbps_1500_per_cpu_second: Number(gbps(rx1500.cpu).toFixed(3)),
