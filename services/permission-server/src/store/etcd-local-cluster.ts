@@ -4,9 +4,11 @@
  * or all at once; `stop()` always kills every process and removes the data directories (and an exit hook
  * kills them too if a test run dies before `stop()`).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,6 +81,57 @@ export interface EtcdClusterOptions {
   readonly electionMs?: number;
   /** How long to wait for the cluster to become healthy (default 30 s). */
   readonly startTimeoutMs?: number;
+  /**
+   * Serve clients over TLS with client-certificate authentication (certificates made with openssl: a
+   * throw-away CA, a server certificate for 127.0.0.1 and a client certificate; see `tlsFiles`).
+   */
+  readonly tls?: boolean;
+}
+
+/** PEM files of a TLS cluster: the CA and a client certificate and key it signed. */
+export interface EtcdTlsFiles {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** Makes a throw-away CA, a server certificate for 127.0.0.1 and a client certificate under `dir`. */
+function makeCertificates(dir: string): EtcdTlsFiles & { serverCert: string; serverKey: string } {
+  const f = (name: string) => join(dir, name);
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  ssl('req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '2', '-subj', '/CN=exonet-test-ca');
+  for (const [who, usage] of [
+    ['server', 'serverAuth,clientAuth'],
+    ['client', 'clientAuth'],
+  ] as const) {
+    writeFileSync(f(`${who}.ext`), `subjectAltName=IP:127.0.0.1\nextendedKeyUsage=${usage}\n`);
+    ssl('req', ...ec, '-keyout', f(`${who}.key`), '-out', f(`${who}.csr`), '-subj', `/CN=${who}`);
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      f(`${who}.csr`),
+      '-CA',
+      f('ca.crt'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      f(`${who}.crt`),
+      '-days',
+      '2',
+      '-extfile',
+      f(`${who}.ext`),
+    );
+  }
+  return {
+    ca: f('ca.crt'),
+    cert: f('client.crt'),
+    key: f('client.key'),
+    serverCert: f('server.crt'),
+    serverKey: f('server.key'),
+  };
 }
 
 /** A running (or partly killed) etcd cluster. */
@@ -91,8 +144,14 @@ export class EtcdCluster {
     private readonly root: string,
     private readonly token: string,
     private readonly options: Required<EtcdClusterOptions>,
+    private readonly tls?: EtcdTlsFiles & { serverCert: string; serverKey: string },
   ) {
     this.processes = members.map(() => null);
+  }
+
+  /** The CA and a client certificate and key, for a cluster started with `tls: true`. */
+  get tlsFiles(): EtcdTlsFiles | undefined {
+    return this.tls ? { ca: this.tls.ca, cert: this.tls.cert, key: this.tls.key } : undefined;
   }
 
   /** Client URLs of every member, in member order (what a store or `--store etcd:` takes). */
@@ -111,22 +170,25 @@ export class EtcdCluster {
       heartbeatMs: options.heartbeatMs ?? 50,
       electionMs: options.electionMs ?? 500,
       startTimeoutMs: options.startTimeoutMs ?? 30_000,
+      tls: options.tls ?? false,
     };
     let lastError: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
       const root = mkdtempSync(join(tmpdir(), 'exonet-etcd-'));
+      const tls = opts.tls ? makeCertificates(root) : undefined;
+      const scheme = tls ? 'https' : 'http';
       const members: EtcdMember[] = [];
       for (let i = 0; i < opts.size; i++) {
         const name = `m${i}`;
         members.push({
           name,
-          clientUrl: `http://127.0.0.1:${await freePort()}`,
+          clientUrl: `${scheme}://127.0.0.1:${await freePort()}`,
           peerUrl: `http://127.0.0.1:${await freePort()}`,
           dataDir: join(root, name),
           logFile: join(root, `${name}.log`),
         });
       }
-      const cluster = new EtcdCluster(members, root, `exonet-${randomBytes(6).toString('hex')}`, opts);
+      const cluster = new EtcdCluster(members, root, `exonet-${randomBytes(6).toString('hex')}`, opts, tls);
       try {
         cluster.startWatchdog();
         for (let i = 0; i < members.length; i++) cluster.spawnMember(i);
@@ -191,6 +253,17 @@ export class EtcdCluster {
         String(this.options.electionMs),
         '--snapshot-count',
         '10000',
+        ...(this.tls
+          ? [
+              '--cert-file',
+              this.tls.serverCert,
+              '--key-file',
+              this.tls.serverKey,
+              '--trusted-ca-file',
+              this.tls.ca,
+              '--client-cert-auth',
+            ]
+          : []),
         '--logger',
         'zap',
         '--log-level',
@@ -248,12 +321,40 @@ export class EtcdCluster {
     await this.waitHealthy(timeoutMs);
   }
 
+  /** A JSON request to a member's HTTP gateway (with the client certificate on a TLS cluster). */
+  private requestJson(url: string, body?: string): Promise<unknown> {
+    const u = new URL(url);
+    const tls = this.tls;
+    return new Promise((resolve, reject) => {
+      const options = {
+        method: body === undefined ? 'GET' : 'POST',
+        timeout: 2000,
+        ...(tls ? { ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key) } : {}),
+      };
+      const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, options, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          text += d;
+        });
+        res.on('end', () => {
+          try {
+            resolve(JSON.parse(text));
+          } catch (err) {
+            reject(err);
+          }
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
   /** Whether member `i` answers /health with a leader and no alarm. */
   async memberHealthy(i: number): Promise<boolean> {
     try {
-      const res = await fetch(`${this.members[i].clientUrl}/health`, { signal: AbortSignal.timeout(2000) });
-      if (!res.ok) return false;
-      const body = (await res.json()) as { health?: string };
+      const body = (await this.requestJson(`${this.members[i].clientUrl}/health`)) as { health?: string };
       return body.health === 'true';
     } catch {
       return false;
@@ -270,12 +371,10 @@ export class EtcdCluster {
         continue;
       }
       try {
-        const res = await fetch(`${this.members[i].clientUrl}/v3/maintenance/status`, {
-          method: 'POST',
-          body: '{}',
-          signal: AbortSignal.timeout(2000),
-        });
-        const status = (await res.json()) as { header?: { member_id?: string }; leader?: string };
+        const status = (await this.requestJson(`${this.members[i].clientUrl}/v3/maintenance/status`, '{}')) as {
+          header?: { member_id?: string };
+          leader?: string;
+        };
         ids.push(status.header?.member_id);
         if (status.leader && status.leader !== '0') leader = status.leader;
       } catch {

@@ -24,6 +24,7 @@ import { StoreContentionError, StoreCorruptError, StoreUsageError, toStoreError 
 import { RevocationHub } from './etcd-hub.ts';
 import { dec, EtcdKeys, prefixEnd } from './etcd-keys.ts';
 import { callDeadlines, deleteOp, EtcdKv, type Kv, parseJson, putOp, rangeKvs, rangeOp, toKv } from './etcd-kv.ts';
+import { checkEtcdSecurity, type EtcdAuth, type EtcdTls, etcdSecurityFromEnvironment } from './etcd-security.ts';
 import { type RevocationWatch, type RevocationWatchOptions, watchRevocationRecords } from './etcd-watch.ts';
 import type {
   AuditContext,
@@ -55,6 +56,10 @@ export interface EtcdStoreOptions {
    * call without quorum fails as unavailable after a few seconds at most).
    */
   readonly callTimeoutMs?: number;
+  /** TLS material for `https://` endpoints (default: from the environment, see `etcd-security.ts`). */
+  readonly tls?: EtcdTls;
+  /** etcd user and password (default: from the environment; refused over `http://`). */
+  readonly auth?: EtcdAuth;
   /** gRPC dial timeout in ms (default 2000). */
   readonly dialTimeoutMs?: number;
   /** Tuning of the revocation watches. */
@@ -152,8 +157,14 @@ export class EtcdStore implements Store {
       }, gcEvery);
       this.gcTimer.unref();
     }
+    const fromEnv = this.options.tls || this.options.auth ? {} : etcdSecurityFromEnvironment();
+    const tls = this.options.tls ?? fromEnv.tls;
+    const auth = this.options.auth ?? fromEnv.auth;
+    checkEtcdSecurity(this.options.endpoints, tls, auth);
     this.client = new Etcd3({
       hosts: [...this.options.endpoints],
+      credentials: tls ? { rootCertificate: tls.ca as Buffer, privateKey: tls.key, certChain: tls.cert } : undefined,
+      auth,
       dialTimeout: this.options.dialTimeoutMs ?? 2000,
       defaultCallOptions: callDeadlines(this.options.callTimeoutMs ?? 1000),
     });
