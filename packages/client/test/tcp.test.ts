@@ -400,4 +400,54 @@ describe('TCP between two stacks (deterministic simulation)', () => {
     expect(err.code).toBe('EXO_ERR_NET_TIMEOUT');
     sim.close();
   });
+
+  it('a link that refuses frames (full transmit ring) slows the sender without costing retransmission timeouts', async () => {
+    let refused = 0;
+    const sim = createSim({
+      // Four frames per turn of the event loop, as a small ring drained between turns would take.
+      wrapA: (inner) => {
+        let credit = 4;
+        let refill = false;
+        return {
+          mac: inner.mac,
+          mtu: inner.mtu,
+          onFrames: (h) => inner.onFrames(h),
+          send(frame) {
+            if (!refill) {
+              refill = true;
+              queueMicrotask(() => {
+                credit = 4;
+                refill = false;
+              });
+            }
+            if (credit === 0) {
+              refused++;
+              return false;
+            }
+            credit--;
+            return inner.send(frame);
+          },
+        };
+      },
+    });
+    const data = patternBytes(1 << 20, 12);
+    let got: Uint8Array | null = null;
+    const t0 = sim.clock.now();
+    await exchange(
+      sim,
+      async (s) => {
+        got = await s.readAll();
+        await s.close();
+      },
+      async (s) => {
+        await s.write(data);
+        await s.close();
+      },
+    );
+    expect(Buffer.from(got!).equals(Buffer.from(data))).toBe(true);
+    expect(refused).toBeGreaterThan(100);
+    // Simulated time: retransmission timeouts (200 ms or more each) would add up to minutes here.
+    expect(sim.clock.now() - t0).toBeLessThan(5000);
+    sim.close();
+  });
 });

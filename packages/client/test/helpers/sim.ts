@@ -3,6 +3,7 @@ import {
   createStack,
   FaultInjectingLink,
   type FaultLinkOptions,
+  type FrameLink,
   ManualClock,
   type NetStack,
 } from '../../src/net/index.ts';
@@ -29,7 +30,13 @@ export interface Sim {
 let seedCounter = 1;
 
 export function createSim(
-  opts: { faults?: FaultLinkOptions; a?: Partial<StackOptions>; b?: Partial<StackOptions> } = {},
+  opts: {
+    faults?: FaultLinkOptions;
+    a?: Partial<StackOptions>;
+    b?: Partial<StackOptions>;
+    /** Wraps A's link (after the fault injector). */
+    wrapA?: (link: FrameLink) => FrameLink;
+  } = {},
 ): Sim {
   const clock = new ManualClock(1000);
   const pair = createLinkPair();
@@ -39,7 +46,14 @@ export function createSim(
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
     return seed;
   };
-  const a = createStack({ link: faultA ?? pair.a, ipv4: '10.0.0.1/24', clock, random32, ...opts.a });
+  const linkA = faultA ?? pair.a;
+  const a = createStack({
+    link: opts.wrapA ? opts.wrapA(linkA) : linkA,
+    ipv4: '10.0.0.1/24',
+    clock,
+    random32,
+    ...opts.a,
+  });
   const b = createStack({ link: pair.b, ipv4: '10.0.0.2/24', clock, random32, ...opts.b });
   return {
     clock,

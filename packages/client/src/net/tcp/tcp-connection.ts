@@ -439,12 +439,15 @@ export class TcpConnection {
         let flags = TcpFlags.ACK;
         if (last) flags |= TcpFlags.PSH;
         if (fin) flags |= TcpFlags.FIN;
-        this.#transmit(flags, this.sndNxt, payload);
+        if (!this.#transmit(flags, this.sndNxt, payload)) break;
         sent = true;
         continue;
       }
-      if (this.finQueued && this.sndNxt === this.#finSeq) {
-        this.#transmit(TcpFlags.ACK | TcpFlags.FIN, this.sndNxt, EMPTY);
+      if (
+        this.finQueued &&
+        this.sndNxt === this.#finSeq &&
+        this.#transmit(TcpFlags.ACK | TcpFlags.FIN, this.sndNxt, EMPTY)
+      ) {
         sent = true;
       }
       break;
@@ -455,10 +458,15 @@ export class TcpConnection {
 
   #probeAllowed = false;
 
-  #transmit(flags: number, seq: number, payload: Uint8Array): void {
+  /** Sends a segment; false when the link refused it (then nothing advances and output retries shortly). */
+  #transmit(flags: number, seq: number, payload: Uint8Array): boolean {
     const seg = this.#segment(flags, seq, payload);
     const len = tcpSegmentLength(seg);
     const end = seqAdd(seq, len);
+    if (!this.host.sendSegment(this, seg)) {
+      this.#linkBusy();
+      return false;
+    }
     // Karn: time only segments sent for the first time.
     if (this.#rttSeq === null && seqGe(seq, this.sndMax) && len > 0) {
       this.#rttSeq = end;
@@ -466,9 +474,23 @@ export class TcpConnection {
     }
     this.#clearAckTimer();
     this.#unackedSegments = 0;
-    this.host.sendSegment(this, seg);
     if (seq === this.sndNxt) this.sndNxt = end;
     this.sndMax = seqMax(this.sndMax, this.sndNxt);
+    return true;
+  }
+
+  #busyTimer: TimerHandle | null = null;
+
+  /**
+   * The link refused a frame (its transmit queue is full: a local condition, not loss on the path). Rather
+   * than wait a whole RTO, try again in a millisecond, without touching the congestion state.
+   */
+  #linkBusy(): void {
+    if (this.#busyTimer) return;
+    this.#busyTimer = this.host.clock.setTimer(1, () => {
+      this.#busyTimer = null;
+      if (this.state !== 'CLOSED') this.output();
+    });
   }
 
   #armRtx(): void {
@@ -941,8 +963,10 @@ export class TcpConnection {
     if (this.state === 'CLOSED') return;
     this.state = 'CLOSED';
     if (err && !this.error) this.error = err;
-    for (const t of [this.#rtxTimer, this.#ackTimer, this.#twTimer, this.#kaTimer])
+    for (const t of [this.#rtxTimer, this.#ackTimer, this.#twTimer, this.#kaTimer, this.#busyTimer]) {
       if (t) this.host.clock.clearTimer(t);
+    }
+    this.#busyTimer = null;
     this.#kaTimer = null;
     this.#rtxTimer = null;
     this.#ackTimer = null;
