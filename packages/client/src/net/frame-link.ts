@@ -14,8 +14,8 @@ export interface FrameLink {
   /** Largest Ethernet payload the link carries (1500 for standard Ethernet). */
   readonly mtu: number;
   /**
-   * Queues one frame for transmission. Returns false when it was not accepted (queue full or closed): the
-   * stack treats that as a loss (TCP retransmits; UDP reports it to the sender).
+   * Queues one frame for transmission. Returns false when it was not accepted (queue full or closed): TCP
+   * holds the segment back and retries on the next ACK or a millisecond later; UDP reports it to the sender.
    */
   send(frame: Uint8Array): boolean;
   /** Optional batch transmit; returns how many frames (from the front) were accepted. */
