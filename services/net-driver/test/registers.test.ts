@@ -77,6 +77,32 @@ describe('RTL8169 model: register file', () => {
     expect(m.io.read8(R.MAC0)).toBe(0x11);
   });
 
+  it('locks Config0-5 like IDR, and only the 0xC0 pattern unlocks', () => {
+    const m = bareModel();
+    m.io.write8(R.Config0 + 2, 0x5a);
+    expect(m.io.read8(R.Config0 + 2)).toBe(0);
+    m.io.write8(R.Cfg9346, 0x80); // EEPROM programming mode, not config write enable
+    m.io.write8(R.Config0 + 2, 0x5a);
+    expect(m.io.read8(R.Config0 + 2)).toBe(0);
+    m.io.write8(R.Cfg9346, R.Cfg9346_Unlock);
+    m.io.write8(R.Config0 + 2, 0x5a);
+    m.io.write8(R.Cfg9346, R.Cfg9346_Lock);
+    expect(m.io.read8(R.Config0 + 2)).toBe(0x5a);
+  });
+
+  it('keeps plain registers as written and ignores writes to PHYstatus', () => {
+    const m = bareModel();
+    m.io.write16(R.IntrMask, 0x80ff);
+    expect(m.io.read16(R.IntrMask)).toBe(0x80ff);
+    m.io.write32(R.RxConfig, 0xe73f);
+    expect(m.io.read32(R.RxConfig)).toBe(0xe73f);
+    m.io.write16(R.RxMaxSize, 0x3fff);
+    expect(m.io.read16(R.RxMaxSize)).toBe(0x3fff);
+    const phy = m.io.read8(R.PHYstatus);
+    m.io.write8(R.PHYstatus, 0);
+    expect(m.io.read8(R.PHYstatus)).toBe(phy);
+  });
+
   it('clears IntrStatus bits only where 1s are written, and asserts the line only for unmasked bits', () => {
     const m = bareModel();
     const before = m.irqs();
@@ -372,6 +398,15 @@ describe('RTL8169 model: transmit', () => {
     expect(m.transmitted.length).toBe(1);
     m.io.write8(R.TxPoll, R.NPQ);
     expect(m.transmitted.map((f) => new DataView(f.buffer).getUint32(14))).toEqual([0, 1, 2]);
+  });
+
+  it('ignores a high-priority poll (HPQ): the model has only the normal-priority queue', () => {
+    const m = txSetup(2);
+    m.put(0, frame(PEER), DescOwn | FirstFrag | LastFrag);
+    m.io.write8(R.TxPoll, R.HPQ);
+    expect(m.transmitted.length).toBe(0);
+    m.io.write8(R.TxPoll, R.NPQ);
+    expect(m.transmitted.length).toBe(1);
   });
 
   it('does not transmit while TxEnb is clear or the link is down', () => {
