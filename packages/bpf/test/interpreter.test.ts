@@ -88,6 +88,12 @@ describe('interpreter semantics (libpcap bpf_filter)', () => {
     expect(run([s(0x87), RETA])).toBe(0);
   });
 
+  it('reads an unstored scratch word as 0 even after another call stored it (unverified programs)', () => {
+    expect(run([s(0x00, 5), s(0x02, 3), s(0x16)])).toBe(5);
+    expect(run([s(0x60, 3), s(0x16)])).toBe(0);
+    expect(run([s(0x01, 7), s(0x03, 3), s(0x61, 3), s(0x87), s(0x16)])).toBe(7);
+  });
+
   it('throws a typed error, never loops or crashes, on programs libpcap would abort on', () => {
     expect(() => run([s(0x0e)])).toThrow(BpfError);
     expect(() => run([s(0x00, 1)])).toThrow(/fell off/);
