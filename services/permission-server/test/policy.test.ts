@@ -62,7 +62,7 @@ describe('policy decisions', () => {
       lifetimeSec: 120,
       port: 5353,
     });
-    expect(d.resource).toBe('rx/rule/high-udp/5353');
+    expect(d.resource).toBe('rx/port/5353');
   });
 
   it('refuses a request no rule covers, with the reason of every rule', () => {

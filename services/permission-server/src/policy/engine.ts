@@ -97,7 +97,9 @@ export function decide(
     for (const [k, v] of Object.entries(principal.attributes)) values[`principal.${k}`] = v;
     for (const [k, v] of Object.entries(driver.attributes)) values[`driver.${k}`] = v;
     const filter = instantiate(rule.filter, values);
-    const resourceTemplate = rule.resource ?? (usesPort(rule.filter) ? 'rule/{rule.id}/{port}' : 'rule/{rule.id}');
+    // Default: every rule with a port competes for that port (whatever the protocol), so two rules can never
+    // hand out overlapping exclusive grants by accident; rules without a port claim per rule.
+    const resourceTemplate = rule.resource ?? (usesPort(rule.filter) ? 'port/{port}' : 'rule/{rule.id}');
     const resource = `${request.dir}/${instantiate(resourceTemplate, values)}`;
     const exclusive = request.exclusive ?? rule.sharing === 'exclusive';
     const cap = Math.min(rule.maxLifetimeSec, stalenessSec);

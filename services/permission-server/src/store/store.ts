@@ -95,7 +95,8 @@ export interface Rule {
   /**
    * Template of the exclusivity resource a grant under this rule claims on its driver (prefixed with the
    * direction), e.g. `udp/{port}` so that every rule about a UDP port competes for the same resource.
-   * Default `rule/{rule.id}/{port}`.
+   * Default `port/{port}` when the filter has `{port}` (any two rules about a port compete), else
+   * `rule/{rule.id}`.
    */
   readonly resource?: string;
   readonly description: string;
