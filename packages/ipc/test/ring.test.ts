@@ -120,6 +120,35 @@ describe('SPSC ring', () => {
   });
 });
 
+describe('busy-poll mode', () => {
+  it('polls instead of sleeping: the data arrives and the producer never had to ring the bell', async () => {
+    const capacity = 4;
+    const buffer = new SharedArrayBuffer(ringBytes(capacity, 16));
+    initRing(buffer, 0, capacity);
+    const c = new RingConsumer({ buffer, capacity, spin: Number.POSITIVE_INFINITY });
+    const started = new Int32Array(new SharedArrayBuffer(4));
+    const w = spawnWorker(new URL('./fixtures/delayed-producer.ts', import.meta.url), {
+      workerData: { buffer, capacity, started },
+    });
+    try {
+      // Poll without limit only once the producer surely runs, so a worker that fails to start fails the test.
+      const failed = once(w, 'error').then(([err]) => {
+        throw err;
+      });
+      while (Atomics.load(started, 0) === 0) {
+        await Promise.race([failed, new Promise((r) => setTimeout(r, 10))]);
+      }
+      expect(c.waitReadable()).toBe(true);
+      const out = new Uint32Array(4);
+      expect(c.pop(out)).toBe(true);
+      expect(out[0]).toBe(42);
+      expect(new Int32Array(buffer)[RingHeader.CONSUMER_BELL >> 2]).toBe(0);
+    } finally {
+      await once(w, 'exit');
+    }
+  });
+});
+
 describe('SPSC ring between threads', () => {
   it('moves 10 million messages with random batches and pauses: nothing lost, duplicated or corrupted', async () => {
     const capacity = 256;
