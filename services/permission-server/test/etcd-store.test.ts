@@ -37,7 +37,7 @@ describe('etcd store on a 3-member cluster', () => {
   let b: EtcdStore;
 
   const newStore = async (prefix = '/t/') => {
-    const s = new EtcdStore({ endpoints: cluster.endpoints, prefix, callTimeoutMs: 1000, watch: { resyncMs: 500 } });
+    const s = new EtcdStore({ endpoints: cluster.endpoints, prefix, watch: { resyncMs: 500 } });
     await s.open();
     stores.push(s);
     return s;

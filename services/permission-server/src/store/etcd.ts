@@ -52,7 +52,7 @@ export interface EtcdStoreOptions {
   /** Key prefix (default `/exonet/`); replicas of one cluster identity share it. */
   readonly prefix?: string;
   /**
-   * Deadline of each attempt of an etcd call in ms (default 1000; the client tries up to three members, so a
+   * Deadline of each attempt of an etcd call in ms (default 2000; the client tries up to three members, so a
    * call without quorum fails as unavailable after a few seconds at most).
    */
   readonly callTimeoutMs?: number;
@@ -166,7 +166,7 @@ export class EtcdStore implements Store {
       credentials: tls ? { rootCertificate: tls.ca as Buffer, privateKey: tls.key, certChain: tls.cert } : undefined,
       auth,
       dialTimeout: this.options.dialTimeoutMs ?? 2000,
-      defaultCallOptions: callDeadlines(this.options.callTimeoutMs ?? 1000),
+      defaultCallOptions: callDeadlines(this.options.callTimeoutMs ?? 2000),
     });
     this.kvs = new EtcdKv(this.client);
     // Nothing to migrate: the layout is versioned by a marker written once.
@@ -545,18 +545,23 @@ export class EtcdStore implements Store {
     const { kind, value, at, until, reason } = input;
     const record: RevocationInput = { kind, value, at, until, reason };
     const recordKey = this.keys.revocations(randomUUID());
-    // Step 1, the authority: the record (a PUT) and the head, in one txn whose revision is the seq.
+    // Step 1, the authority: the record (a PUT) and the head, in one txn whose revision is the seq. The
+    // record key is fresh, so the compare fails only when the client retried an attempt that did commit
+    // (its answer lost): then that attempt's record is ours and its create revision the seq.
     const res = await this.kv.txn(
       {
+        compare: [{ key: Buffer.from(recordKey), target: 'Version', result: 'Equal', version: 0 }],
         success: [
           putOp(recordKey, record),
           putOp(this.keys.revocationsHead(), ''),
           this.auditOp('revocation.create', `${kind}:${value}`, ctx, { at, until, reason }),
         ],
+        failure: [rangeOp(recordKey)],
       },
       'revoke',
     );
-    const seq = res.revision;
+    const earlier = res.succeeded ? undefined : rangeKvs(res.responses[0])[0];
+    const seq = earlier ? earlier.createRevision : res.revision;
     try {
       this.options.onRevocationCommitted?.({ ...record, seq });
     } catch {

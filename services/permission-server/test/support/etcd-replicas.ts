@@ -67,7 +67,6 @@ export class Replicas {
     const store = new EtcdStore({
       endpoints: this.endpoints,
       prefix: this.prefix,
-      callTimeoutMs: 1000,
       watch: { resyncMs: 1000 },
     });
     const server = await startPermissionServer({
