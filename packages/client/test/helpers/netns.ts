@@ -38,8 +38,23 @@ export interface NetnsTunnel {
   close(): Promise<void>;
 }
 
-/** Creates the namespace, TAP and socat bridge; `mac` is our side's MAC; `ipv6` an address/prefix for Linux. */
+/**
+ * Creates the namespace, TAP and socat bridge; `mac` is our side's MAC; `ipv6` an address/prefix for Linux.
+ * Retried a few times: the UDP port picked for socat can be taken by someone else before socat binds it.
+ */
 export async function createNetnsTunnel(mac: Uint8Array, opts: { ipv6?: string } = {}): Promise<NetnsTunnel> {
+  let last: unknown;
+  for (let attempt = 0; attempt < 4; attempt++) {
+    try {
+      return await attemptNetnsTunnel(mac, opts);
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw last;
+}
+
+async function attemptNetnsTunnel(mac: Uint8Array, opts: { ipv6?: string }): Promise<NetnsTunnel> {
   const id = `${process.pid % 100000}x${counter++}`;
   const ns = `exonet-t${id}`;
   const tap = `exo${id}`.slice(0, 15);
@@ -56,15 +71,16 @@ export async function createNetnsTunnel(mac: Uint8Array, opts: { ipv6?: string }
   };
   try {
     await run('ip', ['netns', 'add', ns]);
-    const ourPort = await freeUdpPort();
     const theirPort = await freeUdpPort();
-    link = await openUdpTunnelLink({ mac, localPort: ourPort, remoteHost: '127.0.0.1', remotePort: theirPort });
+    link = await openUdpTunnelLink({ mac, localPort: 0, remoteHost: '127.0.0.1', remotePort: theirPort });
+    const ourPort = link.localPort;
     // socat creates the TAP in our namespace; we then move it into the test namespace, where Linux owns it.
     socat = spawn(
       'socat',
       [`TUN,tun-type=tap,iff-no-pi,tun-name=${tap}`, `UDP-DATAGRAM:127.0.0.1:${ourPort},bind=127.0.0.1:${theirPort}`],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
+    socat.on('error', () => {}); // reported by the TAP never appearing
     let appeared = false;
     for (let i = 0; i < 400 && !appeared; i++) {
       appeared = await run('ip', ['link', 'show', tap]).then(
@@ -85,6 +101,7 @@ export async function createNetnsTunnel(mac: Uint8Array, opts: { ipv6?: string }
     await run('ip', ['-n', ns, 'addr', 'add', `${peerIp}/24`, 'dev', tap]);
     await run('ip', ['-n', ns, 'link', 'set', tap, 'up']);
     await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    if (socat.exitCode !== null || socat.signalCode !== null) throw new Error('socat exited during setup');
   } catch (err) {
     await cleanup();
     throw err;
@@ -107,12 +124,15 @@ export async function createNetnsTunnel(mac: Uint8Array, opts: { ipv6?: string }
           },
         );
         children.push(child);
+        child.stdin?.on('error', () => {});
         if (opts.input !== undefined) child.stdin?.end(opts.input);
         else child.stdin?.end();
       });
     },
     spawn(cmd, args) {
       const c = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+      c.on('error', () => {});
+      c.stdin?.on('error', () => {}); // EPIPE when the command exits before reading its input
       children.push(c);
       return c;
     },
