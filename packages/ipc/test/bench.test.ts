@@ -13,6 +13,7 @@ describe('exonet bench ipc --quick', () => {
       'postmessage_batched_msgs_per_s',
       'unix_socket_msgs_per_s',
       'ring_thread_gbps_1500',
+      'channel_thread_msgs_per_s',
       'ratio_ring_thread_vs_postmessage',
       'ratio_ring_thread_vs_postmessage_batched',
       'ratio_ring_process_vs_unix_socket',

@@ -2,7 +2,11 @@
 import { connect } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { atomicsDoorbell } from '../doorbell.ts';
+import { createChannel } from '../driver-channel.ts';
+import type { ChannelHandle } from '../segment.ts';
 import { futexDoorbell, SharedMemory } from '../shm.ts';
+import { attachChannel } from '../task-channel.ts';
+import { runDriver, runTask } from './channel-path.ts';
 import { type RingPairLayout, runConsumer, runProducer } from './ring-pair.ts';
 
 interface RingJob {
@@ -25,7 +29,35 @@ interface SocketJob {
   count: number;
   payload: number;
 }
-type Job = RingJob | PortJob | SocketJob;
+interface ChannelJob {
+  kind: 'channel';
+  role: 'driver' | 'task';
+  count: number;
+  payload: number;
+  handle?: ChannelHandle;
+  frameCount: number;
+}
+type Job = RingJob | PortJob | SocketJob | ChannelJob;
+
+/** The driver peer creates the channel (a channel is the driver's); the task peer attaches to its handle. */
+function channelJob(job: ChannelJob, reply: (m: unknown) => void, onGo: (f: () => void) => void): void {
+  if (job.role === 'driver') {
+    const driver = createChannel({ frameCount: job.frameCount, frameSize: 2048 });
+    onGo(() => {
+      const sum = runDriver(driver, job.count);
+      driver.close();
+      reply({ done: true, sum });
+    });
+    reply({ ready: true, handle: driver.handle });
+  } else {
+    const task = attachChannel(job.handle!, { rxBuffers: 0 });
+    onGo(() => {
+      runTask(task, job.count, job.payload);
+      reply({ done: true });
+    });
+    reply({ ready: true });
+  }
+}
 
 function ringJob(job: RingJob, reply: (m: unknown) => void, onGo: (f: () => void) => void): void {
   const shm = job.name ? SharedMemory.open(job.name) : undefined;
@@ -71,6 +103,7 @@ function socketJob(job: SocketJob, reply: (m: unknown) => void, onGo: (f: () => 
 
 function start(job: Job, reply: (m: unknown) => void, onGo: (f: () => void) => void): void {
   if (job.kind === 'ring') ringJob(job, reply, onGo);
+  else if (job.kind === 'channel') channelJob(job, reply, onGo);
   else if (job.kind === 'socket') socketJob(job, reply, onGo);
   else portJob(job, parentPort!);
 }

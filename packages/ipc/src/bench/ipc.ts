@@ -82,6 +82,25 @@ async function ringRun(transport: 'thread' | 'process', count: number, payload: 
   }
 }
 
+/** A task thread sends `count` frames to a driver thread through a channel, every descriptor validated. */
+async function channelRun(count: number, payload: number): Promise<number> {
+  const driver = workerPeer({ kind: 'channel', role: 'driver', count, payload, frameCount: 1024 });
+  let task: Peer | undefined;
+  try {
+    const { handle } = (await driver.next()) as { handle: unknown };
+    task = workerPeer({ kind: 'channel', role: 'task', count, payload, handle, frameCount: 1024 });
+    await task.next();
+    const done = Promise.all([driver.next(), task.next()]);
+    const t0 = process.hrtime.bigint();
+    driver.send({ go: true });
+    task.send({ go: true });
+    await done;
+    return count / (Number(process.hrtime.bigint() - t0) / 1e9);
+  } finally {
+    await Promise.all([driver.stop(), task?.stop()]);
+  }
+}
+
 /** The main thread posts `count` 64-byte messages to a worker, one per postMessage or `batch` per postMessage. */
 async function postMessageRun(count: number, batch: number): Promise<number> {
   const w = spawnWorker(PEER, { workerData: { kind: 'port', count, batch } });
@@ -147,6 +166,8 @@ export async function run(options: { quick: boolean; log: (line: string) => void
   log(`  postMessage, batches of 32: ${round(batched).toLocaleString()} msgs/s`);
   const socket = await unixSocketRun(n.socket);
   log(`  Unix socket, processes:    ${round(socket).toLocaleString()} msgs/s`);
+  const channel = await channelRun(n.ring, 64);
+  log(`  channel (validated), threads: ${round(channel).toLocaleString()} msgs/s`);
   const big = await ringRun('thread', n.big, 1500);
   const gbps = (big * 1500 * 8) / 1e9;
   log(`  ring, threads, 1500 bytes: ${round(big).toLocaleString()} msgs/s = ${round(gbps, 2)} Gbit/s`);
@@ -157,6 +178,7 @@ export async function run(options: { quick: boolean; log: (line: string) => void
     postmessage_batched_msgs_per_s: round(batched),
     unix_socket_msgs_per_s: round(socket),
     ring_thread_gbps_1500: round(gbps, 3),
+    channel_thread_msgs_per_s: round(channel),
     ratio_ring_thread_vs_postmessage: round(ringThread / port, 1),
     ratio_ring_thread_vs_postmessage_batched: round(ringThread / batched, 1),
     ratio_ring_process_vs_unix_socket: round(ringProcess / socket, 1),
