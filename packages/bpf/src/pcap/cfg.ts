@@ -7,7 +7,7 @@
  * @module
  */
 import { BpfError, BpfErrorCode } from '../errors.ts';
-import { BPF_MAXINSNS, type Insn, JEQ, JGE, JGT, JMP, JSET, K } from '../insn.ts';
+import { BPF_MAXINSNS, type Insn, JEQ, JMP, K } from '../insn.ts';
 import type { Pred, Test } from './pred.ts';
 
 interface Leaf {
@@ -293,5 +293,3 @@ function layout(root: Vertex, acceptValue: number): Insn[] {
     return out;
   }
 }
-
-export { JEQ, JGE, JGT, JSET };

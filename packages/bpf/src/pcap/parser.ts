@@ -8,7 +8,7 @@
  * @module
  */
 import { BpfError, BpfErrorCode } from '../errors.ts';
-import { JEQ, JGE, JGT } from '../insn.ts';
+import { JGE, JGT } from '../insn.ts';
 import { ipv6Mask, parseDotted, parseIPv6, parseMac } from './addresses.ts';
 import {
   type Arth,
@@ -513,5 +513,3 @@ export class Parser {
     this.fail(['a number', 'len', 'proto[offset]', '(', '-']);
   }
 }
-
-export { JEQ };
