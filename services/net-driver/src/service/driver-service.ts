@@ -8,7 +8,7 @@ import type { TaskSession } from '../core/task-session.ts';
 import type { NetDevice } from '../driver/net-device.ts';
 import { createInThreadNic, DEFAULT_MAC, type InThreadNic } from '../nic/in-thread.ts';
 import { openWire } from '../wire/spec.ts';
-import type { Wire } from '../wire/wire.ts';
+import type { FrameSource, Wire } from '../wire/wire.ts';
 
 /** How a driver service is configured (`exonet driver` flags and config file map onto this). */
 export interface DriverServiceOptions {
@@ -76,9 +76,12 @@ export class DriverService {
   #loop: Promise<void>;
   #wake: (() => void) | null = null;
   #jwksTimer: NodeJS.Timeout | undefined;
+  /** A wire that produces frames only when asked (traffic generator, pcap replay). */
+  readonly #source: FrameSource | undefined;
 
-  private constructor(options: DriverServiceOptions, nic: InThreadNic, keys: KeySet | undefined) {
+  private constructor(options: DriverServiceOptions, nic: InThreadNic, keys: KeySet | undefined, wire: Wire) {
     this.nic = nic;
+    this.#source = 'pump' in wire ? (wire as unknown as FrameSource) : undefined;
     this.#keys = keys;
     const servers = options.servers ?? [];
     this.follower =
@@ -132,7 +135,7 @@ export class DriverService {
       if (!ks.ok) throw new TypeError(`jwks: ${ks.reason}`);
       keys = ks.keySet;
     }
-    const service = new DriverService(options, nic, keys);
+    const service = new DriverService(options, nic, keys, wire);
     if (service.follower) {
       // Keys first (grants cannot install without them), then the feed.
       for (const url of options.servers ?? []) {
@@ -274,7 +277,13 @@ export class DriverService {
   async #run(): Promise<void> {
     let idle = 0;
     while (this.#running) {
-      const work = this.core.poll();
+      let work = 0;
+      // A generated or replayed wire offers frames only while the NIC has room (as a paced link would).
+      const src = this.#source;
+      if (src !== undefined && !src.done) {
+        for (let i = 0; i < 64 && this.nic.model.rxReady && src.pump(1) > 0; i++) work++;
+      }
+      work += this.core.poll();
       if (work > 0) {
         idle = 0;
         await new Promise<void>((r) => setImmediate(r));
