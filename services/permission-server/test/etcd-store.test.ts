@@ -241,10 +241,12 @@ describe('etcd store on a 3-member cluster', () => {
       {
         client: s.etcd,
         prefix: s.keys.revocations(),
-        // The first list claims an old revision: the watch then starts below the compaction point.
+        // The first list claims an old revision: the watch then starts below the compaction point. Later
+        // lists compact first and read after that, so their revision never exceeds what they read.
         list: async (after) => {
+          const revision = lists++ === 0 ? 1 : await s.compact();
           const page = await s.listRevocations(after);
-          return { entries: page.entries, revision: lists++ === 0 ? 1 : await s.compact() };
+          return { entries: page.entries, revision };
         },
         decode: (kv) => {
           const value = JSON.parse(kv.value.toString()) as RevocationEntry;
@@ -281,6 +283,11 @@ describe('etcd store on a 3-member cluster', () => {
     expect(index.filter((k) => k.endsWith(live.jti))).toHaveLength(3);
     expect(await s.getGrant(live.jti)).toBeDefined();
     expect(await s.collectGarbage(t)).toEqual({ revocations: 0, grants: 0 });
+    // Only the latest expiry per signing key is kept, and it still counts.
+    const exps = await s.etcd.getAll().prefix(`${s.keys.prefix}keyexp/`).keys();
+    expect(exps).toHaveLength(1);
+    await s.addKey(keyRecord(live.kid, 'active'), ctx);
+    expect((await s.listKeys()).find((k) => k.kid === live.kid)?.lastGrantExp).toBe(live.exp);
   });
 
   it('keeps writing through a leader election when the leader is killed', async () => {

@@ -13,7 +13,8 @@
  *   until expiry (a refusal, never an overlap) and drivers reject the grant from the feed anyway.
  * - Every call has a deadline; without quorum a call fails with {@link StoreUnavailableError}
  *   (`EXO_ERR_STORE_UNAVAILABLE`, HTTP 503), so replicas refuse writes clearly.
- * Key layout: see `etcd-keys.ts`. Watches: see `etcd-watch.ts`.
+ * Key layout: see `etcd-keys.ts`. Watches: see `etcd-watch.ts` (one self-healing watch) and `etcd-hub.ts` (its
+ * fan-out to every subscriber of a replica).
  *
  * @packageDocumentation
  */
@@ -783,6 +784,17 @@ export class EtcdStore implements Store {
         }),
       );
     }
+    // Per key only the latest grant expiry matters: drop the lower `keyexp` entries (one range delete each).
+    const expPrefix = this.keys.keyExp();
+    const { kvs: exps } = await this.kv.range(expPrefix, 'collectGarbage', { prefix: true, keysOnly: true });
+    const maxByKid = new Map<string, string>();
+    for (const kv of exps) {
+      const kidPart = kv.key.slice(expPrefix.length).split('/')[0];
+      const best = maxByKid.get(kidPart);
+      if (best === undefined || kv.key > best) maxByKid.set(kidPart, kv.key);
+    }
+    const prunes = [...maxByKid].map(([kidPart, max]) => deleteOp(`${expPrefix}${kidPart}/`, { before: max }));
+    if (prunes.length > 0) await this.kv.txn({ success: prunes }, 'collectGarbage');
     return { revocations: oldRevocations.length, grants: oldGrants.length };
   }
 
