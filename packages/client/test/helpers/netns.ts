@@ -92,7 +92,9 @@ async function attemptNetnsTunnel(mac: Uint8Array, opts: { ipv6?: string }): Pro
     if (!appeared) throw new Error(`socat did not create ${tap}`);
     await run('ip', ['link', 'set', tap, 'netns', ns]);
     if (opts.ipv6) {
-      // nodad: usable at once, without waiting for duplicate address detection.
+      // Make sure IPv6 is on for the device whatever the namespace defaults are; nodad: usable at once,
+      // without waiting for duplicate address detection.
+      await run('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.${tap}.disable_ipv6=0`]).catch(() => {});
       await run('ip', ['-n', ns, 'addr', 'add', opts.ipv6, 'dev', tap, 'nodad']);
     } else {
       // Keep Linux's IPv6 autoconfiguration quiet when the test speaks only IPv4.
