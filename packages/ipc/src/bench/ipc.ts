@@ -69,8 +69,13 @@ async function ringRun(transport: 'thread' | 'process', count: number, payload: 
       const t0 = process.hrtime.bigint();
       consumer.send({ go: true });
       producer.send({ go: true });
-      await done;
-      return count / (Number(process.hrtime.bigint() - t0) / 1e9);
+      const [result] = await done;
+      const rate = count / (Number(process.hrtime.bigint() - t0) / 1e9);
+      // The first word of every payload is its sequence number: their sum shows every message arrived intact.
+      let expected = 0;
+      for (let i = 0; i < count; i++) expected = (expected + i) | 0;
+      if (result.sum !== expected) throw new Error(`ring ${transport}: payload checksum ${result.sum} != ${expected}`);
+      return rate;
     } finally {
       await Promise.all([consumer.stop(), producer.stop()]);
     }

@@ -45,10 +45,16 @@ function frameViews(buffer: ArrayBufferLike, l: RingPairLayout, payload: number)
   return views;
 }
 
-/** Copies a payload: word by word when small (cheaper than a TypedArray.set call), else one memcpy. */
-function copyWords(dst: Uint32Array, src: Uint32Array, words: number): void {
-  if (words > 32) dst.set(src);
-  else for (let i = 0; i < words; i++) dst[i] = src[i];
+/** Copies a payload into the frame at word `at` of the pool: word by word when small, else one memcpy. */
+function copyIn(pool: Uint32Array, at: number, view: Uint32Array, src: Uint32Array, words: number): void {
+  if (words > 32) view.set(src);
+  else for (let i = 0; i < words; i++) pool[at + i] = src[i];
+}
+
+/** Copies a payload out of the frame at word `at` of the pool. */
+function copyOut(dst: Uint32Array, pool: Uint32Array, at: number, view: Uint32Array, words: number): void {
+  if (words > 32) dst.set(view);
+  else for (let i = 0; i < words; i++) dst[i] = pool[at + i];
 }
 
 /**
@@ -65,6 +71,7 @@ export function runProducer(
   const active = new RingProducer({ buffer, byteOffset: l.activeAt, capacity: l.frames, doorbell, spin: SPIN });
   const free = new RingConsumer({ buffer, byteOffset: l.freeAt, capacity: l.frames, doorbell, spin: SPIN });
   const views = frameViews(buffer, l, payload);
+  const pool = new Uint32Array(buffer, 0, l.size >> 2);
   const words = payload >> 2;
   const data = new Uint32Array(words).fill(0x01020304);
   const shift = Math.log2(l.frameSize);
@@ -78,7 +85,7 @@ export function runProducer(
       if (f < 0) break;
       const offset = freeSlots[f];
       data[0] = seq;
-      copyWords(views[offset >>> shift], data, words);
+      copyIn(pool, (l.poolAt + offset) >>> 2, views[offset >>> shift], data, words);
       // Never full: the ring holds every frame.
       const a = active.reserve();
       activeSlots[a] = offset;
@@ -103,6 +110,7 @@ export function runConsumer(
   const active = new RingConsumer({ buffer, byteOffset: l.activeAt, capacity: l.frames, doorbell, spin: SPIN });
   const free = new RingProducer({ buffer, byteOffset: l.freeAt, capacity: l.frames, doorbell, spin: SPIN });
   const views = frameViews(buffer, l, payload);
+  const pool = new Uint32Array(buffer, 0, l.size >> 2);
   const words = payload >> 2;
   const out = new Uint32Array(words);
   const shift = Math.log2(l.frameSize);
@@ -116,7 +124,7 @@ export function runConsumer(
       const a = active.peek();
       if (a < 0) break;
       const offset = activeSlots[a];
-      copyWords(out, views[offset >>> shift], words);
+      copyOut(out, pool, (l.poolAt + offset) >>> 2, views[offset >>> shift], words);
       sum = (sum + out[0]) | 0;
       const f = free.reserve();
       freeSlots[f] = offset;
