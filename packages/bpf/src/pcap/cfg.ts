@@ -54,6 +54,8 @@ class Dag {
         return p.value ? t : f;
       case 'test':
         return this.node(p.test, t, f);
+      case 'touch':
+        return this.node(p.test, t, t);
       case 'not':
         return this.gen(p.p, f, t);
       case 'and':
@@ -198,6 +200,24 @@ function exitX(n: Node): number | undefined {
   return k;
 }
 
+/** Removes `ja 0` (jumps to the next instruction), shortening the jumps that cross each one. */
+function dropEmptyJumps(out: Insn[]): void {
+  for (let i = out.length - 1; i >= 0; i--) {
+    const insn = out[i]!;
+    if (insn.code !== 0x05 || insn.k !== 0) continue;
+    for (let p = 0; p < i; p++) {
+      const j = out[p]!;
+      if ((j.code & 7) !== 5) continue;
+      if (j.code === 0x05) {
+        if (p + 1 + j.k > i) out[p] = { ...j, k: j.k - 1 };
+      } else {
+        out[p] = { ...j, jt: p + 1 + j.jt > i ? j.jt - 1 : j.jt, jf: p + 1 + j.jf > i ? j.jf - 1 : j.jf };
+      }
+    }
+    out.splice(i, 1);
+  }
+}
+
 interface Item {
   /** The block's own instructions: stmts (maybe elided) then the jump, or one ret. */
   readonly body: Insn[];
@@ -250,7 +270,7 @@ function layout(root: Vertex, acceptValue: number): Insn[] {
     }
     let grew = false;
     for (const it of items) {
-      if (!it.node) continue;
+      if (!it.node || it.node.t === it.node.f) continue; // one way on: a ja, whose k is 32 bits
       const jumpAt = start.get(it.node.id)! + it.body.length - 1;
       const dt = start.get(it.node.t.id)! - (jumpAt + 1);
       const df = start.get(it.node.f.id)! - (jumpAt + 1);
@@ -273,6 +293,11 @@ function layout(root: Vertex, acceptValue: number): Insn[] {
       const jumpAt = out.length + it.body.length - 1;
       out.push(...it.body.slice(0, -1));
       const last = it.body[it.body.length - 1]!;
+      if (it.node.t === it.node.f) {
+        // Both ways lead to the same block (a touch): the statements run, then a plain jump.
+        out.push({ code: 0x05, jt: 0, jf: 0, k: start.get(it.node.t.id)! - (jumpAt + 1) });
+        continue;
+      }
       const tTarget = start.get(it.node.t.id)!;
       const fTarget = start.get(it.node.f.id)!;
       // Trampolines sit right after the jump: first the true one, then the false one.
@@ -284,6 +309,7 @@ function layout(root: Vertex, acceptValue: number): Insn[] {
       if (it.trampT) out.push({ code: 0x05, jt: 0, jf: 0, k: tTarget - (tTramp + 1) });
       if (it.trampF) out.push({ code: 0x05, jt: 0, jf: 0, k: fTarget - (fTramp + 1) });
     }
+    dropEmptyJumps(out);
     if (out.length > BPF_MAXINSNS) {
       throw new BpfError(
         BpfErrorCode.TOO_LONG,

@@ -33,7 +33,7 @@ import {
   W,
   X,
 } from '../insn.ts';
-import { and, not, or, type Pred, TRUE, test } from './pred.ts';
+import { and, FALSE, not, or, type Pred, TRUE, test, touch } from './pred.ts';
 
 const s = (code: number, k = 0): Insn => ({ code, jt: 0, jf: 0, k: k >>> 0 });
 
@@ -80,6 +80,8 @@ export function cmp(k: number, size: number, v: number, jop = JEQ): Pred {
 
 export function mcmp(k: number, size: number, v: number, mask: number): Pred {
   if (mask >>> 0 === 0xffffffff) return cmp(k, size, v);
+  // Masked by 0, the comparison is decided (0 = v), but the load still runs and may end the filter.
+  if (mask >>> 0 === 0) return v >>> 0 === 0 ? touch(ldAbs(size, k)) : and(touch(ldAbs(size, k)), FALSE);
   return test([...ldAbs(size, k), s(ALU | 0x50 | K, mask)], JMP | JEQ | K, v);
 }
 
