@@ -149,6 +149,28 @@ describe('exonet bpf run', () => {
   });
 });
 
+describe('against tcpdump itself', () => {
+  // Filters whose program is instruction for instruction libpcap's optimised one: the output must be
+  // byte for byte tcpdump's.
+  const same = [
+    'tcp dst port 80',
+    'udp and dst host 10.0.0.2 and dst port 53',
+    'tcp[tcpflags] & tcp-syn != 0',
+    'vlan and ip6',
+    'host 10.0.0.1',
+  ];
+  it.each(same)('bpf compile -d/--dd/--ddd "%s" prints what tcpdump prints', async (expr) => {
+    for (const [ours, theirs] of [
+      ['-d', '-d'],
+      ['--dd', '-dd'],
+      ['--ddd', '-ddd'],
+    ]) {
+      const { stdout } = await promisify(execFile)('tcpdump', [theirs!, expr]);
+      expect((await exonet('bpf', 'compile', ours!, expr)).out).toBe(stdout);
+    }
+  });
+});
+
 describe('the real exonet binary', () => {
   it('runs bpf compile end to end', async () => {
     const bin = new URL('../../cli/bin/exonet.js', import.meta.url).pathname;
