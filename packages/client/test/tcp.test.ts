@@ -450,4 +450,38 @@ describe('TCP between two stacks (deterministic simulation)', () => {
     expect(sim.clock.now() - t0).toBeLessThan(5000);
     sim.close();
   });
+
+  it('resends holes reported by SACK blocks during fast recovery; with sack off it falls back to NewReno', async () => {
+    const run = async (sack: boolean) => {
+      const sim = createSim({
+        faults: { seed: 4, tx: { dropRate: 0.04 } },
+        a: { tcp: { sack } },
+        b: { tcp: { sack } },
+      });
+      const data = patternBytes(1 << 20, 13);
+      let got: Uint8Array | null = null;
+      let counters = { timeouts: 0, fastRetransmits: 0, sackRetransmits: 0 };
+      await exchange(
+        sim,
+        async (s) => {
+          got = await s.readAll();
+          await s.close();
+        },
+        async (s) => {
+          await s.write(data);
+          await s.drain();
+          counters = s.counters;
+          await s.close();
+        },
+      );
+      expect(Buffer.from(got!).equals(Buffer.from(data))).toBe(true);
+      sim.close();
+      return counters;
+    };
+    const withSack = await run(true);
+    const without = await run(false);
+    expect(withSack.fastRetransmits).toBeGreaterThan(0);
+    expect(withSack.sackRetransmits).toBeGreaterThan(0);
+    expect(without.sackRetransmits).toBe(0);
+  });
 });

@@ -53,6 +53,10 @@ export class TcpSocket implements AsyncIterable<Uint8Array> {
   get state(): TcpState {
     return this.#conn.state;
   }
+  /** Loss recovery so far: retransmission timeouts, fast retransmits, holes resent from SACK information. */
+  get counters(): { readonly timeouts: number; readonly fastRetransmits: number; readonly sackRetransmits: number } {
+    return { ...this.#conn.counters };
+  }
   /** Bytes queued but not yet acknowledged by the peer. */
   get bufferedAmount(): number {
     return this.#conn.sendBuf.length;
