@@ -136,6 +136,10 @@ describe('active open to Linux listeners', () => {
     expect(['TIME-WAIT', 'CLOSED']).toContain(sock.state);
   });
 
+  it('a connect to a closed Linux port is refused (RST from Linux)', async () => {
+    await expect(stack.tcpConnect('10.77.0.1', 5999)).rejects.toMatchObject({ code: 'EXO_ERR_NET_CONNECTION_REFUSED' });
+  });
+
   it('moves 1 MB each way through a Linux echo (socat EXEC:cat)', async () => {
     // -t 30: after our FIN, socat keeps relaying cat's output for up to 30 s instead of the default 0.5 s.
     tun.spawn('socat', ['-T', '60', '-t', '30', 'TCP-LISTEN:5001,reuseaddr', 'EXEC:cat']);
