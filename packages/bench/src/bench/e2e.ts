@@ -1,0 +1,94 @@
+/**
+ * `exonet bench e2e`: 64-byte UDP datagrams from the wire to the application for 1, 100 and 1,000 receivers,
+ * exonet against Linux UDP sockets and Linux AF_PACKET, interleaved in one run (docs/benchmarks.md).
+ * @module
+ */
+
+import { type ExonetRunResult, openExonetSide } from '../exonet/exonet-side.ts';
+import { buildLinuxHarness, type LinuxReceiveMode, runLinuxHarness } from '../linux/harness.ts';
+import { machine, median } from '../report/machine.ts';
+
+/** Options of a benchmark run (as packages/cli's BenchmarkOptions). */
+interface Options {
+  readonly quick: boolean;
+  readonly log: (line: string) => void;
+}
+
+const BASE_PORT = 20_000;
+
+async function linux(binary: string, mode: LinuxReceiveMode, n: number, seconds: number): Promise<number | null> {
+  try {
+    return (await runLinuxHarness(binary, mode, n, seconds, BASE_PORT)).pps;
+  } catch {
+    // AF_PACKET needs CAP_NET_RAW: without it that side is reported as null rather than failing the run.
+    return null;
+  }
+}
+
+const round = (x: number | null): number | null => (x === null ? null : Math.round(x));
+const ratio = (a: number | null, b: number | null): number | null =>
+  a === null || b === null || b === 0 ? null : Number((a / b).toFixed(2));
+
+export async function run(options: Options): Promise<Record<string, unknown>> {
+  const receivers = options.quick ? [1, 4] : [1, 100, 1_000];
+  const repetitions = options.quick ? 1 : 3;
+  const seconds = options.quick ? 0.2 : 1;
+  const warmup = options.quick ? 0.05 : 0.3;
+  const binary = await buildLinuxHarness();
+  const exonet: number[] = [];
+  const udp: (number | null)[] = [];
+  const afPacket: (number | null)[] = [];
+  const details: ExonetRunResult[] = [];
+  for (const n of receivers) {
+    const t0 = performance.now();
+    const side = await openExonetSide({ receivers: n, basePort: BASE_PORT });
+    options.log(`e2e ${n} receivers: exonet side up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const runs: { exonet: ExonetRunResult; udp: number | null; afPacket: number | null }[] = [];
+    try {
+      // The three sides take turns, so a burst of load from elsewhere on the machine hits all of them alike.
+      for (let r = 0; r < repetitions; r++) {
+        const e = await side.measure(seconds, warmup);
+        const u = await linux(binary, 'udp', n, seconds);
+        const a = await linux(binary, 'af_packet', n, seconds);
+        runs.push({ exonet: e, udp: u, afPacket: a });
+        options.log(
+          `e2e ${String(n).padStart(5)} receivers, run ${r + 1}/${repetitions}: exonet ${Math.round(e.pps)} pps, ` +
+            `Linux UDP ${u === null ? '-' : Math.round(u)} pps, AF_PACKET ${a === null ? '-' : Math.round(a)} pps`,
+        );
+      }
+    } finally {
+      await side.close();
+    }
+    const mid = runs.map((x) => x.exonet).sort((a, b) => a.pps - b.pps)[runs.length >> 1];
+    details.push(mid);
+    exonet.push(Math.round(median(runs.map((x) => x.exonet.pps))));
+    const us = runs.map((x) => x.udp).filter((x): x is number => x !== null);
+    const as = runs.map((x) => x.afPacket).filter((x): x is number => x !== null);
+    udp.push(us.length > 0 ? round(median(us)) : null);
+    afPacket.push(as.length > 0 ? round(median(as)) : null);
+  }
+  const last = receivers.length - 1;
+  options.log(
+    `at ${receivers[last]} receivers: exonet ${ratio(exonet[last], udp[last]) ?? '-'}x Linux UDP, ` +
+      `${ratio(exonet[last], afPacket[last]) ?? '-'}x Linux AF_PACKET`,
+  );
+  return {
+    receivers,
+    exonet_pps: exonet,
+    linux_udp_pps: udp,
+    linux_af_packet_pps: afPacket,
+    exonet_vs_linux_udp: receivers.map((_, i) => ratio(exonet[i], udp[i])),
+    exonet_vs_linux_af_packet: receivers.map((_, i) => ratio(exonet[i], afPacket[i])),
+    repetitions,
+    seconds_per_run: seconds,
+    frame_bytes: 64,
+    exonet_detail: details.map((d) => ({
+      workers: d.workers,
+      offered_pps: Math.round(d.offered / d.seconds),
+      nic_missed: d.nicMissed,
+      task_queue_full: d.taskQueueFull,
+      corrupt: d.corrupt,
+    })),
+    machine: machine(),
+  };
+}

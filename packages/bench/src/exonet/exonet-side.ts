@@ -1,0 +1,205 @@
+import type { Worker } from 'node:worker_threads';
+import { compileExpression, encodeProgram } from '@exonet/bpf';
+import {
+  b64urlEncode,
+  createKeySet,
+  type GrantClaims,
+  generateHolderKey,
+  generateSigningKey,
+  jwksDocument,
+  jwkThumbprint,
+  publicJwk,
+  RevocationSet,
+  signGrant,
+} from '@exonet/grant';
+import { spawnWorker } from '@exonet/ipc';
+import { createInThreadNic, DEFAULT_MAC, ExokernelCore } from '@exonet/net-driver';
+import type { TaskWorkerData, TaskWorkerMessage } from './task-worker.ts';
+import { UdpFanoutWire } from './udp-wire.ts';
+
+/** Options of an exonet side. */
+export interface ExonetSideOptions {
+  readonly receivers: number;
+  /** First UDP port; receiver i listens on basePort + i. */
+  readonly basePort?: number;
+  /** Worker threads hosting the tasks (default: 2, or 1 for a single receiver). */
+  readonly workers?: number;
+}
+
+/** One measurement of the exonet side. */
+export interface ExonetRunResult {
+  readonly receivers: number;
+  readonly workers: number;
+  /** Frames the wire handed to the NIC model during the measured window. */
+  readonly offered: number;
+  /** Datagrams the tasks read, checksums correct, during the measured window. */
+  readonly received: number;
+  /** Frames that reached a task with a wrong checksum (must be 0). */
+  readonly corrupt: number;
+  readonly seconds: number;
+  /** Datagrams read by the tasks per second. */
+  readonly pps: number;
+  /** Frames the NIC model missed (its RX ring was full) and frames dropped at full task queues. */
+  readonly nicMissed: number;
+  readonly taskQueueFull: number;
+}
+
+const ISSUER = 'exonet-bench';
+const DRIVER_ID = 'bench-driver';
+/** Frames the wire offers and the core polls per turn: one RX ring's worth keeps the ring from overflowing. */
+const BURST = 128;
+
+/** An exonet side set up for one number of receivers: measure it as often as wanted, then close it. */
+export interface ExonetSide {
+  /** Drives traffic for `warmupSeconds`, then measures for `seconds`. */
+  measure(seconds: number, warmupSeconds?: number): Promise<ExonetRunResult>;
+  /** Ends the task workers and the driver. */
+  close(): Promise<void>;
+}
+
+/**
+ * Sets up the exonet side. The driver's thread (this one) holds the wire, the RTL8169 model, the r8169
+ * driver and the exokernel core; `receivers` tasks, each a DriverConnection with its own signed grant
+ * `udp dst port P`, run in worker threads (several tasks per worker). Frames go wire -> model (DMA into
+ * the RX ring) -> driver -> core (demux index, the task's compiled filter, copy into the task's RX queue) ->
+ * task (client library, both checksums checked).
+ */
+export async function openExonetSide(options: ExonetSideOptions): Promise<ExonetSide> {
+  const n = options.receivers;
+  const basePort = options.basePort ?? 20_000;
+  const workerCount = Math.max(1, Math.min(options.workers ?? 2, n));
+  const ports = Array.from({ length: n }, (_, i) => basePort + i);
+  const wire = new UdpFanoutWire(DEFAULT_MAC, ports);
+  const nic = createInThreadNic({ wire, rxRingSize: 256 });
+  nic.driver.start();
+  const issuer = generateSigningKey();
+  const ks = createKeySet(jwksDocument([issuer]));
+  if (!ks.ok) throw new Error(ks.reason);
+  const core = new ExokernelCore({
+    driverId: DRIVER_ID,
+    device: nic.driver,
+    keys: () => ks.keySet,
+    revocations: new RevocationSet(),
+    issuer: ISSUER,
+    maxTasks: n + 16,
+  });
+  // Grants: `udp dst port P` compiled once and patched per port (the compiler's output differs only there).
+  const template = compileExpression(`udp dst port ${basePort}`);
+  const now = Math.floor(Date.now() / 1000);
+  const tasks = ports.map((p, i) => {
+    const { handle } = core.attach({ principal: `bench-${i}` });
+    const key = generateHolderKey();
+    const program = template.map((insn) => (insn.k === basePort ? { ...insn, k: p } : insn));
+    const claims: GrantClaims = {
+      iss: ISSUER,
+      sub: `bench-${i}`,
+      aud: DRIVER_ID,
+      iat: now - 1,
+      nbf: now - 1,
+      exp: now + 600,
+      jti: `bench-${i}-${p}`,
+      cnf: { jkt: jwkThumbprint(publicJwk(key.publicKey)) },
+      dir: 'rx',
+      layer: 'task',
+      bpf: b64urlEncode(encodeProgram(program)),
+      excl: false,
+      rule: 'bench',
+    };
+    return { handle, key, grant: signGrant(claims, issuer) };
+  });
+  const counters = new SharedArrayBuffer(4 * 4 * workerCount);
+  const count = new Int32Array(counters);
+  const workers: Worker[] = [];
+  let stopPolling = false;
+  // The core must answer the tasks' HELLO, PROVE and INSTALL while they attach: poll between event-loop turns.
+  const background = (async () => {
+    while (!stopPolling) {
+      core.poll(BURST);
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  })();
+  const close = async (): Promise<void> => {
+    stopPolling = true;
+    await background;
+    // The tasks have nothing left to say: end their threads; core.close() then detaches their sessions.
+    await Promise.all(workers.map((w) => w.terminate()));
+    core.close();
+    await nic.close();
+  };
+  try {
+    const per = Math.ceil(n / workerCount);
+    const ready: Promise<void>[] = [];
+    for (let w = 0; w < workerCount; w++) {
+      const mine = tasks.slice(w * per, (w + 1) * per);
+      const data: TaskWorkerData = {
+        handles: mine.map((t) => t.handle),
+        keys: mine.map((t) => t.key),
+        grants: mine.map((t) => t.grant),
+        counters,
+        slot: w,
+      };
+      const worker = spawnWorker(new URL('./task-worker.ts', import.meta.url), { workerData: data });
+      workers.push(worker);
+      ready.push(
+        new Promise<void>((resolve, reject) => {
+          worker.once('error', reject);
+          worker.once('exit', (code) => reject(new Error(`task worker exited (${code}) before it was ready`)));
+          worker.once('message', (m: TaskWorkerMessage) => {
+            if (m.type === 'ready') resolve();
+            else reject(new Error(`task worker: ${m.message}`));
+          });
+        }),
+      );
+    }
+    await Promise.all(ready);
+    stopPolling = true;
+    await background;
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  const measure = async (seconds: number, warmupSeconds = 0.3): Promise<ExonetRunResult> => {
+    const sum = (k: number): number => {
+      let s = 0;
+      for (let w = 0; w < workerCount; w++) s += Atomics.load(count, w * 4 + k);
+      return s;
+    };
+    const missed = () => nic.driver.counters().rxMissed;
+    const queueFull = () => core.sessions().reduce((s, t) => s + t.counters.rxQueueFull, 0);
+    // The driver's loop: offer a burst on the wire, let the core take it. It yields to the event loop
+    // between slices only so the process stays responsive; the tasks run in their own threads.
+    const drive = async (ms: number): Promise<void> => {
+      const end = performance.now() + ms;
+      while (performance.now() < end) {
+        for (let i = 0; i < 16; i++) {
+          wire.pump(BURST);
+          core.poll(BURST);
+        }
+        await new Promise<void>((r) => setImmediate(r));
+      }
+    };
+    await drive(warmupSeconds * 1000);
+    const r0 = sum(0);
+    const b0 = sum(1);
+    const o0 = wire.produced;
+    const m0 = missed();
+    const q0 = queueFull();
+    const t0 = performance.now();
+    await drive(seconds * 1000);
+    const t1 = performance.now();
+    const received = sum(0) - r0;
+    const elapsed = (t1 - t0) / 1000;
+    return {
+      receivers: n,
+      workers: workerCount,
+      offered: wire.produced - o0,
+      received,
+      corrupt: sum(1) - b0,
+      seconds: elapsed,
+      pps: received / elapsed,
+      nicMissed: missed() - m0,
+      taskQueueFull: queueFull() - q0,
+    };
+  };
+  return { measure, close };
+}
