@@ -2,7 +2,7 @@
  * The task-side network stack: protocol helpers so tasks need no sockets.
  * @packageDocumentation
  */
-export type { ArpOptions } from './arp-cache.ts';
+export type { ArpOptions, NeighborNaming } from './arp-cache.ts';
 export { ArpCache } from './arp-cache.ts';
 export { AsyncQueue } from './async-queue.ts';
 export type { Clock, TimerHandle } from './clock.ts';
