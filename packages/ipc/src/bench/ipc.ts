@@ -153,6 +153,8 @@ async function unixSocketRun(count: number): Promise<number> {
 }
 
 const round = (x: number, digits = 0) => Number(x.toFixed(digits));
+/** Ratios keep three significant digits: a quick run's tiny ratios must not round to 0. */
+const ratio = (a: number, b: number) => Number((a / b).toPrecision(3));
 
 /** Runs every measurement once, side by side, and returns the figures and their ratios. */
 export async function run(options: { quick: boolean; log: (line: string) => void }): Promise<Record<string, unknown>> {
@@ -182,11 +184,11 @@ export async function run(options: { quick: boolean; log: (line: string) => void
     postmessage_msgs_per_s: round(port),
     postmessage_batched_msgs_per_s: round(batched),
     unix_socket_msgs_per_s: round(socket),
-    ring_thread_gbps_1500: round(gbps, 3),
+    ring_thread_gbps_1500: Number(gbps.toPrecision(4)),
     channel_thread_msgs_per_s: round(channel),
-    ratio_ring_thread_vs_postmessage: round(ringThread / port, 1),
-    ratio_ring_thread_vs_postmessage_batched: round(ringThread / batched, 1),
-    ratio_ring_process_vs_unix_socket: round(ringProcess / socket, 1),
+    ratio_ring_thread_vs_postmessage: ratio(ringThread, port),
+    ratio_ring_thread_vs_postmessage_batched: ratio(ringThread, batched),
+    ratio_ring_process_vs_unix_socket: ratio(ringProcess, socket),
     messages: n,
     quick,
   };
