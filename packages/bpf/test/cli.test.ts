@@ -157,7 +157,11 @@ describe('against tcpdump itself', () => {
     'udp and dst host 10.0.0.2 and dst port 53',
     'tcp[tcpflags] & tcp-syn != 0',
     'vlan and ip6',
+    'not arp',
     'host 10.0.0.1',
+    'port 53',
+    'icmp or arp',
+    'ip6 multicast',
   ];
   it.each(same)('bpf compile -d/--dd/--ddd "%s" prints what tcpdump prints', async (expr) => {
     for (const [ours, theirs] of [

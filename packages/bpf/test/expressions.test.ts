@@ -53,6 +53,15 @@ describe('compileExpression against libpcap', () => {
     expect(compileExpression('')).toEqual([{ code: 6, jt: 0, jf: 0, k: 262144 }]);
   });
 
+  it("is, for most of the corpus, instruction for instruction libpcap's optimised program", () => {
+    const same = CORPUS.filter((_e, i) => {
+      const o = opt[i]!;
+      return 'program' in o && JSON.stringify(o.program) === JSON.stringify(ours[i]);
+    });
+    // 123 of 164 with libpcap 1.10.3; the rest differ where libpcap's optimiser reorders or drops loads.
+    expect(same.length).toBeGreaterThan(100);
+  });
+
   it('gives tcpdump\'s 16 instructions for "tcp dst port 80"', () => {
     expect(compileExpression('tcp dst port 80')).toEqual(opt[0] && 'program' in opt[0] ? opt[0].program : []);
   });

@@ -81,14 +81,18 @@ class Dag {
   }
 }
 
-/** Reverse postorder from the root: a topological order with each block's true side first. */
-function order(root: Vertex): Node[] {
+/**
+ * Reverse postorder from the root, visiting the false side first: a topological order in which each
+ * block's true side follows it. It is the layout of libpcap's convert_code_r, so when the blocks are the
+ * same the program is too, returns included. `withLeaves` also places the returns.
+ */
+function orderVertices(root: Vertex, withLeaves: boolean): Vertex[] {
   const seen = new Set<number>();
-  const post: Node[] = [];
+  const post: Vertex[] = [];
+  if (root.leaf) return withLeaves ? [root] : [];
   // Iterative DFS: programs can be thousands of blocks deep.
-  const stack: { v: Node; stage: number }[] = [];
-  if (!root.leaf) stack.push({ v: root, stage: 0 });
-  if (!root.leaf) seen.add(root.id);
+  const stack: { v: Node; stage: number }[] = [{ v: root, stage: 0 }];
+  seen.add(root.id);
   while (stack.length) {
     const top = stack[stack.length - 1]!;
     const child = top.stage === 0 ? top.v.f : top.stage === 1 ? top.v.t : undefined;
@@ -96,12 +100,17 @@ function order(root: Vertex): Node[] {
     if (child === undefined) {
       post.push(top.v);
       stack.pop();
-    } else if (!child.leaf && !seen.has(child.id)) {
+    } else if (!seen.has(child.id)) {
       seen.add(child.id);
-      stack.push({ v: child, stage: 0 });
+      if (!child.leaf) stack.push({ v: child, stage: 0 });
+      else if (withLeaves) post.push(child);
     }
   }
   return post.reverse();
+}
+
+function order(root: Vertex): Node[] {
+  return orderVertices(root, false) as Node[];
 }
 
 function decide(facts: Facts, t: Test): boolean | undefined {
@@ -242,7 +251,9 @@ function layout(root: Vertex, acceptValue: number): Insn[] {
       preds.set(s.id, list);
     }
   }
-  const items: Item[] = nodes.map((n) => {
+  const items: Item[] = orderVertices(root, true).map((v) => {
+    if (v.leaf) return { body: [ret(v.accept)], leaf: v, trampT: false, trampF: false };
+    const n = v;
     const ps = preds.get(n.id) ?? [];
     // A holds (and X, if the statements set it) exactly these statements' results on every incoming edge.
     const redundant = n !== root && ps.length > 0 && ps.every((p) => p.test.key === n.test.key);
@@ -255,10 +266,6 @@ function layout(root: Vertex, acceptValue: number): Insn[] {
     body.push({ code: n.test.jcode, jt: 0, jf: 0, k: n.test.k });
     return { body, node: n, trampT: false, trampF: false };
   });
-  const leaves = new Set<Leaf>();
-  for (const n of nodes) for (const s of [n.t, n.f]) if (s.leaf) leaves.add(s);
-  for (const l of [...leaves].sort((a, b) => a.id - b.id))
-    items.push({ body: [ret(l.accept)], leaf: l, trampT: false, trampF: false });
 
   for (let iter = 0; ; iter++) {
     if (iter > 64) throw new BpfError(BpfErrorCode.TOO_LONG, 'could not lay out the jumps of this filter');
