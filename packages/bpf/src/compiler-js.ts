@@ -6,6 +6,7 @@
  */
 import { BpfError, BpfErrorCode } from './errors.ts';
 import { bpfClass, bpfOp, type Insn, JA, JMP, type Program } from './insn.ts';
+import { interpret } from './interpreter.ts';
 import { verifyProgram } from './verifier.ts';
 
 /** A compiled filter: same contract as {@link interpret} with the program bound. */
@@ -223,5 +224,13 @@ export function compileProgram(p: Program): CompiledFilter {
     throw new BpfError(BpfErrorCode.VERIFY, `program rejected: ${v.message}`, { index: v.index, rule: v.rule });
   }
   // The source is built only from verified numeric fields: nothing from the caller reaches it as text.
-  return new Function('P', 'wirelen', 'buflen', programToJs(p)) as CompiledFilter;
+  try {
+    return new Function('P', 'wirelen', 'buflen', programToJs(p)) as CompiledFilter;
+  } catch (e) {
+    // Code generation disallowed (node --disallow-code-generation-from-strings, a CSP): the interpreter
+    // gives the same results, only slower.
+    if (!(e instanceof EvalError)) throw e;
+    const program = [...p];
+    return (pkt, wirelen, buflen) => interpret(program, pkt, wirelen, buflen);
+  }
 }
