@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { runAllBenchmarks } from './bench-all.ts';
 
 /** Options every benchmark receives. */
 export interface BenchmarkOptions {
@@ -23,11 +24,29 @@ export function registerBench(program: Command, benchmarks: ReadonlyMap<string, 
   const names = [...benchmarks.keys()];
   program
     .command('bench')
-    .description(`run a benchmark: ${names.join(', ') || '(none yet)'}`)
-    .argument('<name>', 'benchmark name')
+    .description(`run a benchmark: ${names.join(', ') || '(none yet)'}, or all of them (all)`)
+    .argument('<name>', 'benchmark name, or all (every benchmark; writes results/<date>/ and results/latest/)')
     .option('--json', 'print one JSON object on the last line')
     .option('--quick', 'tiny sizes (used by the tests to check the output shape)')
-    .action(async (name: string, opts: { json?: boolean; quick?: boolean }) => {
+    .option('--out <dir>', 'bench all: the results folder (default: results/ at the repository root)')
+    .option('--only <names>', 'bench all: a comma-separated subset')
+    .action(async (name: string, opts: { json?: boolean; quick?: boolean; out?: string; only?: string }) => {
+      if (name === 'all') {
+        const log = (line: string) => process.stderr.write(`${line}\n`);
+        const all = await runAllBenchmarks(benchmarks, {
+          quick: Boolean(opts.quick),
+          out: opts.out,
+          only: opts.only?.split(',').map((s) => s.trim()),
+          // A progress bar on a terminal; the benchmarks' own lines otherwise (logs, CI).
+          log: process.stderr.isTTY ? undefined : log,
+        });
+        if (all.failed.length > 0) process.exitCode = 1;
+        process.stderr.write(
+          `results in ${all.dir} and ${all.latest}${all.failed.length ? `; failed: ${all.failed.join(', ')}` : ''}\n`,
+        );
+        process.stdout.write(opts.json ? `${JSON.stringify(all.results)}\n` : `${all.latest}/report.md\n`);
+        return;
+      }
       const load = benchmarks.get(name);
       if (!load) throw new Error(`unknown benchmark "${name}"; known: ${names.join(', ') || 'none'}`);
       const bench = await load();
