@@ -24,6 +24,11 @@ export interface ExonetSideOptions {
   readonly basePort?: number;
   /** Worker threads hosting the tasks (default: 2, or 1 for a single receiver). */
   readonly workers?: number;
+  /**
+   * Frames the wire offers and the core polls per turn (default 1024, the largest RX ring). The core scans
+   * every task's control and TX rings once per poll, so a large budget spreads that scan over more frames.
+   */
+  readonly burst?: number;
 }
 
 /** One measurement of the exonet side. */
@@ -47,7 +52,7 @@ export interface ExonetRunResult {
 const ISSUER = 'exonet-bench';
 const DRIVER_ID = 'bench-driver';
 /** Frames the wire offers and the core polls per turn: one RX ring's worth keeps the ring from overflowing. */
-const BURST = 128;
+const DEFAULT_BURST = 1024;
 
 /** An exonet side set up for one number of receivers: measure it as often as wanted, then close it. */
 export interface ExonetSide {
@@ -70,7 +75,11 @@ export async function openExonetSide(options: ExonetSideOptions): Promise<Exonet
   const workerCount = Math.max(1, Math.min(options.workers ?? 2, n));
   const ports = Array.from({ length: n }, (_, i) => basePort + i);
   const wire = new UdpFanoutWire(DEFAULT_MAC, ports);
-  const nic = createInThreadNic({ wire, rxRingSize: 256 });
+  const BURST = options.burst ?? DEFAULT_BURST;
+  const nic = createInThreadNic({ wire, rxRingSize: Math.min(1024, Math.max(256, BURST)) });
+  // Each task's packet pool: deep enough that one burst for one task fits, small enough that 1,000 tasks
+  // stay within memory (frames are 2 KiB).
+  const frameCount = Math.max(64, Math.min(2048, 2 ** Math.ceil(Math.log2((4 * BURST) / n))));
   nic.driver.start();
   const issuer = generateSigningKey();
   const ks = createKeySet(jwksDocument([issuer]));
@@ -87,7 +96,7 @@ export async function openExonetSide(options: ExonetSideOptions): Promise<Exonet
   const template = compileExpression(`udp dst port ${basePort}`);
   const now = Math.floor(Date.now() / 1000);
   const tasks = ports.map((p, i) => {
-    const { handle } = core.attach({ principal: `bench-${i}` });
+    const { handle } = core.attach({ principal: `bench-${i}`, frameCount });
     const key = generateHolderKey();
     const program = template.map((insn) => (insn.k === basePort ? { ...insn, k: p } : insn));
     const claims: GrantClaims = {
@@ -171,7 +180,7 @@ export async function openExonetSide(options: ExonetSideOptions): Promise<Exonet
     const drive = async (ms: number): Promise<void> => {
       const end = performance.now() + ms;
       while (performance.now() < end) {
-        for (let i = 0; i < 16; i++) {
+        for (let i = 0; i < 4; i++) {
           wire.pump(BURST);
           core.poll(BURST);
         }
