@@ -116,6 +116,7 @@ export class DriverChannel {
   private readonly maxErrors: number;
   private readonly onDisconnect?: (reason: string) => void;
   private unmapped = false;
+  private nameUnlinked = false;
 
   /** Use {@link createChannel}. */
   constructor(segment: Segment, layout: ChannelLayout, options: ChannelOptions) {
@@ -320,6 +321,9 @@ export class DriverChannel {
   /** Makes everything staged visible: one atomic publish per ring, a wake-up only if the task asked for one. */
   flush(): void {
     if (this.disconnectReason !== '') return;
+    // Once the task is attached nobody needs the name any more: removing it now means no segment outlives a
+    // driver that crashes.
+    if (!this.nameUnlinked && Atomics.load(this.state, 0) !== ChannelState.CREATED) this.unlinkName();
     // Release before publish: a frame handed back must find the slot it left by already free, which is what
     // keeps rings sized to the pool from ever overflowing.
     this.rxFree.release();
@@ -489,12 +493,17 @@ export class DriverChannel {
     }
     if (this.unmapped) return;
     this.unmapped = true;
-    if (this.handle.transport === 'process') unlinkQuietly(this.handle.name);
+    this.unlinkName();
     this.segment.unmap();
   }
 
-  /** Removes the shared memory name now (the mapping stays): no segment is left behind if the driver dies. */
+  /**
+   * Removes the shared memory name now (the mappings stay). Done by the first {@link flush} after the task
+   * attached, and by {@link close}; call it yourself once the task surely attached by other means.
+   */
   unlinkName(): void {
+    if (this.nameUnlinked) return;
+    this.nameUnlinked = true;
     if (this.handle.transport === 'process') unlinkQuietly(this.handle.name);
   }
 }

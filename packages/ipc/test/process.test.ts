@@ -56,6 +56,8 @@ describe('channel over POSIX shared memory, both ends in this process', () => {
     const taskWaiting = task.work();
     driver.flush();
     expect(await taskWaiting).toBe(true);
+    // The task attached: the name is gone, so no segment outlives a crashed driver.
+    expect(() => SharedMemory.open(name)).toThrow(/EXO_ERR_IPC_NATIVE/);
     const off = task.nextRx();
     expect([...task.pool.frame(off).subarray(0, 3)]).toEqual([4, 5, 6]);
     const driverWaiting = driver.work();
