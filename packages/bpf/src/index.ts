@@ -6,7 +6,7 @@
  */
 
 export { type Atom, type AtomLocation, atomHolds, type FilterSummary, summarize, summaryAdmits } from './analysis.ts';
-export { type CapturedPacket, readCaptureFile, writeCaptureFile } from './capture-file.ts';
+export { type CapturedPacket, type CaptureFile, readCaptureFile, writeCaptureFile } from './capture-file.ts';
 export { decodeProgram, encodeProgram, INSN_BYTES } from './codec-binary.ts';
 export { formatProgram, type ProgramFormat, parseProgramText } from './codec-text.ts';
 export { type CompileExpressionOptions, compileExpression, DEFAULT_SNAPLEN } from './compile-expression.ts';
