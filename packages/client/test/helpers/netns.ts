@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { promisify } from 'node:util';
 import { openUdpTunnelLink, type UdpTunnelLink } from '../../src/net/index.ts';
@@ -6,6 +6,23 @@ import { openUdpTunnelLink, type UdpTunnelLink } from '../../src/net/index.ts';
 const run = promisify(execFile);
 
 let counter = 0;
+
+/** Namespaces still alive; removed on exit as a last resort if a suite dies before its afterAll. */
+const live = new Set<string>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const ns of live) {
+      try {
+        execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+      } catch {
+        // already gone
+      }
+    }
+  });
+}
 
 /** A free UDP port on 127.0.0.1 (bound and released; the tiny race is acceptable in tests). */
 async function freeUdpPort(): Promise<number> {
@@ -68,9 +85,12 @@ async function attemptNetnsTunnel(mac: Uint8Array, opts: { ipv6?: string }): Pro
     link?.close();
     await run('ip', ['netns', 'del', ns]).catch(() => {});
     await run('ip', ['link', 'del', tap]).catch(() => {});
+    live.delete(ns);
   };
   try {
+    installExitHook();
     await run('ip', ['netns', 'add', ns]);
+    live.add(ns);
     const theirPort = await freeUdpPort();
     link = await openUdpTunnelLink({ mac, localPort: 0, remoteHost: '127.0.0.1', remotePort: theirPort });
     const ourPort = link.localPort;
