@@ -46,6 +46,9 @@ export interface TxCounters {
   byStatus: Record<string, number>;
 }
 
+/** The standard Ethernet MTU (IP packet size without the 14-byte header). */
+const ETHERNET_MTU = 1500;
+
 const TX_STATUS_NAME = new Map<number, string>(Object.entries(TxStatus).map(([k, v]) => [v, k]));
 
 /**
@@ -101,7 +104,10 @@ export class DriverConnection implements FrameLink {
     if (mac === null)
       throw new DriverRefusal('EXO_ERR_CLIENT_PROTOCOL', `the driver sent a bad MAC address: ${hello.mac}`);
     this.mac = mac;
-    this.mtu = hello.maxFrameSize - 14;
+    // The NIC's buffers hold frames larger than Ethernet's, but the link partner (a Linux TAP, a switch, a real
+    // NIC) has the standard 1500-byte MTU: bigger IP packets would be dropped there or, worse, reach some
+    // hosts and not others. Jumbo frames would need both ends configured for them.
+    this.mtu = Math.min(ETHERNET_MTU, hello.maxFrameSize - 14);
   }
 
   /**
