@@ -88,6 +88,12 @@ export class ExokernelCore implements SessionHost {
   readonly firewall: Firewall;
   readonly conntrack: Conntrack;
   readonly fragments = new FragmentTracker();
+  /**
+   * IPv4 datagrams whose first fragment a task sent: their later fragments carry no transport header, so no
+   * port filter of a TX grant can accept them; they follow the first instead. A task sends all fragments of a
+   * datagram in one burst, so entries live only seconds.
+   */
+  readonly txFragments = new FragmentTracker(256, 1, 5000);
   readonly counters: CoreCounters = {
     rxFrames: 0,
     rxClaimed: 0,
@@ -208,6 +214,7 @@ export class ExokernelCore implements SessionHost {
     this.grants.removeTask(id);
     this.conntrack.removeTask(id);
     this.fragments.removeTask(id);
+    this.txFragments.removeTask(id);
     s.channel.close();
     this.#freeIds.push(id);
   }
@@ -364,12 +371,17 @@ export class ExokernelCore implements SessionHost {
       k.txSuspended++;
       return TxStatus.SUSPENDED;
     }
-    if (!anyAccepts(this.#txTask.get(s.id), frame, length)) {
+    const key = this.#key;
+    const status = extractFlowKey(frame, key, length);
+    // A later fragment of a datagram whose first fragment this task sent was judged, as a datagram, by the
+    // task and user layers then (same source, destination, protocol and id); the system layers judge it anew.
+    const follows = status === FlowKeyStatus.FRAGMENT && this.#followsTx(key, s.id);
+    if (!follows && !anyAccepts(this.#txTask.get(s.id), frame, length)) {
       k.txDeniedTask++;
       return TxStatus.DENIED_TASK;
     }
     const user = this.#txUser.get(s.principal);
-    if (user !== undefined && !anyAccepts(user, frame, length)) {
+    if (!follows && user !== undefined && !anyAccepts(user, frame, length)) {
       k.txDeniedUser++;
       return TxStatus.DENIED_USER;
     }
@@ -377,8 +389,6 @@ export class ExokernelCore implements SessionHost {
       k.txDeniedFirewall++;
       return TxStatus.DENIED_FIREWALL;
     }
-    const key = this.#key;
-    const status = extractFlowKey(frame, key, length);
     if (status === FlowKeyStatus.TRUNCATED && key.l3Offset >= 0) {
       k.txDeniedConntrack++;
       return TxStatus.DENIED_CONNTRACK;
@@ -390,7 +400,19 @@ export class ExokernelCore implements SessionHost {
       k.txDeniedConntrack++;
       return TxStatus.DENIED_CONNTRACK;
     }
+    if (status === FlowKeyStatus.OK && key.fragId >= 0 && key.moreFragments) {
+      this.txFragments.add(this.txFragments.begin(key, this.#now()), s.id);
+    }
     return TxStatus.SENT;
+  }
+
+  /** True when `task` sent the first fragment of the datagram `key` (a later fragment) names. */
+  #followsTx(key: FlowKey, task: number): boolean {
+    let found = false;
+    this.txFragments.follow(key, this.#now(), (t) => {
+      if (t === task) found = true;
+    });
+    return found;
   }
 
   // ---------------------------------------------------------------- grants and timers

@@ -2,7 +2,7 @@ import { DriverRefusal } from '@exonet/client';
 import { TxStatus } from '@exonet/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collect, coreFixture, DRIVER_MAC, PEER_MAC, until } from '../support/core-fixture.ts';
-import { ethernet, udp } from '../support/frames.ts';
+import { ethernet, ipv4, udp } from '../support/frames.ts';
 
 const toDriver = { srcMac: PEER_MAC, dstMac: DRIVER_MAC, src: '10.77.0.1', dst: '10.77.0.2' };
 const fromTask = { srcMac: DRIVER_MAC, dstMac: PEER_MAC, src: '10.77.0.2', dst: '10.77.0.1' };
@@ -71,6 +71,33 @@ describe('exokernel core over the RTL8169 model', () => {
     wire.push(...fx.peerReceived());
     expect(wire.length).toBe(1);
     expect((wire[0][34] << 8) | wire[0][35]).toBe(7);
+  });
+
+  it('lets the later fragments of a datagram follow the first one the task sent, and no one else’s', async () => {
+    fx = coreFixture({});
+    const t = await fx.task();
+    const other = await fx.task();
+    for (const c of [t, other]) await c.install(fx.grant(c, 'udp src port 7', { dir: 'tx' }).jws);
+    const statuses: number[] = [];
+    const otherStatuses: number[] = [];
+    t.onTxStatus((s) => statuses.push(s));
+    other.onTxStatus((s) => otherStatuses.push(s));
+    // A 24-byte UDP datagram from port 7 in two fragments: the header and 8 bytes, then 16 bytes at offset 16.
+    const header = Uint8Array.of(0, 7, 0x13, 0x88, 0, 32, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8);
+    const frag = (ident: number, offset: number, more: boolean, l4: Uint8Array) =>
+      ethernet(fromTask, 0x0800, ipv4(fromTask, 17, l4, { ident, fragmentOffset: offset, moreFragments: more }));
+    const rest = new Uint8Array(16).fill(9);
+    // The other task may not send a later fragment of t's datagram, before or after t sent the first.
+    expect(other.send(frag(42, 16, false, rest))).toBe(true);
+    await until(() => otherStatuses.length === 1, 'the other task’s completion');
+    expect(t.send(frag(42, 0, true, header))).toBe(true);
+    expect(t.send(frag(42, 16, false, rest))).toBe(true);
+    expect(t.send(frag(43, 16, false, rest))).toBe(true); // no first fragment of datagram 43 was sent
+    await until(() => statuses.length === 3, 'three completions');
+    expect(other.send(frag(42, 16, false, rest))).toBe(true);
+    await until(() => otherStatuses.length === 2, 'the other task’s second completion');
+    expect(statuses).toEqual([TxStatus.SENT, TxStatus.SENT, TxStatus.DENIED_TASK]);
+    expect(otherStatuses).toEqual([TxStatus.DENIED_TASK, TxStatus.DENIED_TASK]);
   });
 
   it('judges the NIC’s copy: a task rewriting its buffer after submitting cannot get an unfiltered frame out', async () => {
