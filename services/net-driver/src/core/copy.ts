@@ -1,0 +1,41 @@
+/**
+ * Frame copies on the packet path, without allocating. `TypedArray.set` needs a source view of exactly the
+ * bytes to copy, and making one (`subarray`) allocates; for the small frames that dominate packet rates a
+ * word loop over views made once is faster and allocates nothing. Large frames use `set`, whose memcpy wins
+ * beyond a few hundred bytes (one small allocation per large frame).
+ */
+
+/** Frames up to this length are copied word by word. */
+const WORD_COPY_MAX = 256;
+
+/** Int32 views over whole buffers, made once per buffer. */
+const views = new WeakMap<ArrayBufferLike, Int32Array>();
+
+function wordsOf(buffer: ArrayBufferLike): Int32Array {
+  let v = views.get(buffer);
+  if (v === undefined) {
+    v = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
+    views.set(buffer, v);
+  }
+  return v;
+}
+
+/**
+ * Copies `length` bytes from `src[0, length)` to `dst[dstOffset, dstOffset + length)`. When both are
+ * 4-byte aligned and the frame is small, it copies whole words and may write up to 3 bytes past `length`
+ * (inside the destination frame): callers pass `dstRoom >= length + 3` for that case.
+ */
+export function copyFrame(src: Uint8Array, length: number, dst: Uint8Array, dstOffset: number, dstRoom: number): void {
+  const s = src.byteOffset;
+  const d = dst.byteOffset + dstOffset;
+  if (length <= WORD_COPY_MAX && ((s | d) & 3) === 0 && dstRoom >= length + 3 && src.length >= length + 3) {
+    const from = wordsOf(src.buffer);
+    const to = wordsOf(dst.buffer);
+    const si = s >>> 2;
+    const di = d >>> 2;
+    const n = (length + 3) >>> 2;
+    for (let i = 0; i < n; i++) to[di + i] = from[si + i];
+    return;
+  }
+  dst.set(length === src.length ? src : src.subarray(0, length), dstOffset);
+}
