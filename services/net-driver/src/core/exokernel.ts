@@ -130,6 +130,9 @@ export class ExokernelCore implements SessionHost {
   /** Tasks that got the current frame (for fragment tracking). */
   readonly #got: Int32Array;
   #gotCount = 0;
+  /** Tasks whose rings this poll staged something in (a delivery, a TX completion): only these are flushed. */
+  readonly #dirty: TaskSession[] = [];
+  readonly #isDirty: Uint8Array;
   #frame: Uint8Array = new Uint8Array(0);
   #length = 0;
   readonly #key = new FlowKey();
@@ -151,6 +154,7 @@ export class ExokernelCore implements SessionHost {
     this.#sessions = new Array(maxTasks).fill(undefined);
     this.#stamp = new Float64Array(maxTasks);
     this.#got = new Int32Array(maxTasks);
+    this.#isDirty = new Uint8Array(maxTasks);
     this.grants = new GrantTable({
       driverId: options.driverId,
       keys: options.keys,
@@ -234,7 +238,14 @@ export class ExokernelCore implements SessionHost {
     }
     work += this.device.receive(this.#onFrame, rxBudget);
     work += this.#transmit();
-    for (const s of this.#live) s.channel.flush();
+    // Flush only the tasks whose rings got something: with a thousand tasks, flushing (and so touching the
+    // shared memory of) every one of them on every poll cost more than the frames themselves.
+    const dirty = this.#dirty;
+    for (let i = 0; i < dirty.length; i++) {
+      this.#isDirty[dirty[i].id] = 0;
+      dirty[i].channel.flush();
+    }
+    dirty.length = 0;
     return work;
   }
 
@@ -312,9 +323,17 @@ export class ExokernelCore implements SessionHost {
     const length = Math.min(this.#length, ch.pool.frameSize);
     ch.pool.bytes.set(this.#frame.subarray(0, length), offset);
     ch.deliverRx(offset, length);
+    this.#touch(s);
     s.counters.rxDelivered++;
     this.counters.rxCopies++;
     return true;
+  }
+
+  /** Marks a task's rings for the flush at the end of this poll. */
+  #touch(s: TaskSession): void {
+    if (this.#isDirty[s.id] === 1) return;
+    this.#isDirty[s.id] = 1;
+    this.#dirty.push(s);
   }
 
   // ---------------------------------------------------------------- transmit
@@ -323,23 +342,23 @@ export class ExokernelCore implements SessionHost {
     const device = this.device;
     let sent = 0;
     let handled = 0;
+    // Take a NIC buffer before a task's frame, so a full TX ring leaves the frame queued at the task. One
+    // buffer is held across idle tasks rather than taken and given back for each (poll already dropped the
+    // tasks that closed: nextTx returns nothing for a disconnected channel).
+    let buf: Uint8Array | null = null;
     for (const s of this.#live) {
       const ch = s.channel;
-      if (!ch.connected) continue;
       for (;;) {
-        // Take a NIC buffer before the task's frame, so a full TX ring leaves the frame queued at the task.
-        const buf = device.txAcquire();
+        if (buf === null) buf = device.txAcquire();
         if (buf === null) break;
         const offset = ch.nextTx();
-        if (offset < 0) {
-          device.txDiscard();
-          break;
-        }
+        if (offset < 0) break;
+        this.#touch(s);
         handled++;
         this.counters.txFrames++;
         const length = ch.txLength;
         if (length > buf.length) {
-          device.txDiscard();
+          // The buffer stays untouched and lent, for the next frame.
           ch.completeTx(offset, TxStatus.INVALID);
           continue;
         }
@@ -357,9 +376,11 @@ export class ExokernelCore implements SessionHost {
           device.txDiscard();
           this.counters.txDenied++;
         }
+        buf = null;
         ch.completeTx(offset, verdict);
       }
     }
+    if (buf !== null) device.txDiscard();
     if (sent > 0) device.txCommit();
     return handled;
   }
