@@ -13,7 +13,6 @@ export { type CompileExpressionOptions, compileExpression, DEFAULT_SNAPLEN } fro
 export { type CompiledFilter, compileProgram } from './compiler-js.ts';
 export { compileProgramWasm } from './compiler-wasm.ts';
 export { conjoin } from './conjoin.ts';
-export { DemuxIndex } from './demux.ts';
 export { BpfError, BpfErrorCode, type BpfErrorDetail } from './errors.ts';
 export { BPF_MAXINSNS, BPF_MEMWORDS, type Insn, type Program } from './insn.ts';
 export { interpret } from './interpreter.ts';
