@@ -484,4 +484,41 @@ describe('TCP between two stacks (deterministic simulation)', () => {
     expect(withSack.sackRetransmits).toBeGreaterThan(0);
     expect(without.sackRetransmits).toBe(0);
   });
+
+  it('a link that dies for good makes the connection time out, without spinning', async () => {
+    let dead = false;
+    let attempts = 0;
+    const sim = createSim({
+      // A long ARP lifetime, so frames keep reaching the (dead) link instead of an ARP queue.
+      a: { tcp: { maxRetries: 3 }, arp: { ttlMs: 1e9 } },
+      wrapA: (inner) => ({
+        mac: inner.mac,
+        mtu: inner.mtu,
+        onFrames: (h) => inner.onFrames(h),
+        send(frame) {
+          if (!dead) return inner.send(frame);
+          attempts++;
+          return false;
+        },
+      }),
+    });
+    sim.b.tcpListen(80).accept();
+    let sock: TcpSocket | null = null;
+    sim.a.tcpConnect('10.0.0.2', 80).then((s) => {
+      sock = s;
+    });
+    await sim.until(() => sock !== null);
+    dead = true;
+    const t0 = sim.clock.now();
+    sock!.write(patternBytes(10_000, 1)).catch(() => {});
+    let err: { code: string } | null = null;
+    sock!.closed.then((e) => {
+      err = e;
+    });
+    await sim.until(() => err !== null);
+    expect(err!.code).toBe('EXO_ERR_NET_TIMEOUT');
+    expect(attempts).toBeLessThan(1000);
+    expect(sim.clock.now() - t0).toBeLessThan(30_000); // RTOs of 1, 2, 4 and 8 s, not the ARP lifetime
+    sim.close();
+  });
 });

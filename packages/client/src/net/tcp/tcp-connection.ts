@@ -453,7 +453,9 @@ export class TcpConnection {
       break;
     }
     if (sent) this.#armRtx();
-    else if (this.sendBuf.length > seqDiff(this.sndNxt, this.bufSeq) && this.sndWnd === 0) this.#armRtx();
+    else if (this.sendBuf.length > seqDiff(this.sndNxt, this.bufSeq) && (this.sndWnd === 0 || this.#linkRefusing)) {
+      this.#armRtx();
+    }
   }
 
   #probeAllowed = false;
@@ -464,9 +466,12 @@ export class TcpConnection {
     const len = tcpSegmentLength(seg);
     const end = seqAdd(seq, len);
     if (!this.host.sendSegment(this, seg)) {
+      this.#linkRefusing = true;
       this.#linkBusy();
       return false;
     }
+    this.#linkRefusing = false;
+    this.#busyDelay = 1;
     // Karn: time only segments sent for the first time.
     if (this.#rttSeq === null && seqGe(seq, this.sndMax) && len > 0) {
       this.#rttSeq = end;
@@ -480,14 +485,21 @@ export class TcpConnection {
   }
 
   #busyTimer: TimerHandle | null = null;
+  /** The last transmit was refused by the link; the retransmission timer then bounds how long we keep trying. */
+  #linkRefusing = false;
+  /** Doubles while the link keeps refusing (a dead link must not spin a 1 ms loop), up to 128 ms. */
+  #busyDelay = 1;
 
   /**
    * The link refused a frame (its transmit queue is full: a local condition, not loss on the path). Rather
-   * than wait a whole RTO, try again in a millisecond, without touching the congestion state.
+   * than wait a whole RTO, try again in a millisecond (backing off while refusals continue), without touching
+   * the congestion state.
    */
   #linkBusy(): void {
     if (this.#busyTimer) return;
-    this.#busyTimer = this.host.clock.setTimer(1, () => {
+    const delay = this.#busyDelay;
+    this.#busyDelay = Math.min(128, delay * 2);
+    this.#busyTimer = this.host.clock.setTimer(delay, () => {
       this.#busyTimer = null;
       if (this.state !== 'CLOSED') this.output();
     });
@@ -512,6 +524,23 @@ export class TcpConnection {
   #onRtxTimeout(): void {
     if (this.state === 'CLOSED' || this.state === 'TIME-WAIT') return;
     const outstanding = seqDiff(this.sndMax, this.sndUna) > 0;
+    if (!outstanding && this.#linkRefusing) {
+      // Nothing could even leave: a link that keeps refusing counts like unanswered retransmissions.
+      this.#retries++;
+      if (this.#retries > this.#cfg.maxRetries) {
+        this.abort(
+          new NetError(
+            'EXO_ERR_NET_TIMEOUT',
+            `${formatEndpoint(this.remoteAddress, this.remotePort)}: the link refused every frame for ${this.#retries - 1} timeouts`,
+          ),
+        );
+        return;
+      }
+      this.rto.backoff();
+      this.output();
+      this.#armRtx();
+      return;
+    }
     if (!outstanding) {
       // Persist timer: the peer's window is closed; probe it (RFC 9293 section 3.8.6.1), backing off.
       if (this.sendBuf.length > 0 && this.sndWnd === 0) {
