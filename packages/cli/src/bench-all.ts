@@ -256,6 +256,14 @@ function renderReport(results: Json, outcomes: Record<string, Outcome>, charts: 
       for (const [k, v] of scalars) lines.push(`| ${k} | ${cell(v)} |`);
       lines.push('');
     }
+    // Lists of records (bpf's filters): one row each, columns from the first.
+    for (const [k, v] of Object.entries(r)) {
+      if (!Array.isArray(v) || v.length === 0 || typeof v[0] !== 'object' || v[0] === null) continue;
+      const cols = Object.keys(v[0] as Json);
+      lines.push(`${k}:`, '', `| ${cols.join(' | ')} |`, `|${cols.map(() => '---').join('|')}|`);
+      for (const row of v as Json[]) lines.push(`| ${cols.map((c) => cell(row[c])).join(' | ')} |`);
+      lines.push('');
+    }
     if (arrays.length > 0) {
       const len = Math.max(...arrays.map(([, v]) => (v as unknown[]).length));
       lines.push(`| ${arrays.map(([k]) => k).join(' | ')} |`, `|${arrays.map(() => '---:').join('|')}|`);
