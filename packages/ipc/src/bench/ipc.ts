@@ -156,28 +156,40 @@ const round = (x: number, digits = 0) => Number(x.toFixed(digits));
 /** Ratios keep three significant digits: a quick run's tiny ratios must not round to 0. */
 const ratio = (a: number, b: number) => Number((a / b).toPrecision(3));
 
-/** Runs every measurement once, side by side, and returns the figures and their ratios. */
+/**
+ * Runs every measurement side by side, in interleaved rounds (3, or 1 with `quick`), and keeps each one's
+ * best round: on a shared, busy machine the least disturbed run is the one that says what the code can do,
+ * and interleaving gives every method the same chances.
+ */
 export async function run(options: { quick: boolean; log: (line: string) => void }): Promise<Record<string, unknown>> {
   const { quick, log } = options;
   const n = quick
     ? { ring: 20_000, port: 5_000, batched: 20_000, socket: 5_000, big: 5_000 }
     : { ring: 5_000_000, port: 300_000, batched: 3_000_000, socket: 300_000, big: 1_000_000 };
-  log(`ipc benchmark${quick ? ' (quick)' : ''}: 64-byte messages (descriptor + payload copy)`);
-  const ringThread = await ringRun('thread', n.ring, 64);
-  log(`  ring, threads:             ${round(ringThread).toLocaleString()} msgs/s`);
-  const ringProcess = await ringRun('process', n.ring, 64);
-  log(`  ring, processes:           ${round(ringProcess).toLocaleString()} msgs/s`);
-  const port = await postMessageRun(n.port, 1);
-  log(`  postMessage, one at a time: ${round(port).toLocaleString()} msgs/s`);
-  const batched = await postMessageRun(n.batched, 32);
-  log(`  postMessage, batches of 32: ${round(batched).toLocaleString()} msgs/s`);
-  const socket = await unixSocketRun(n.socket);
-  log(`  Unix socket, processes:    ${round(socket).toLocaleString()} msgs/s`);
-  const channel = await channelRun(n.ring, 64);
-  log(`  channel (validated), threads: ${round(channel).toLocaleString()} msgs/s`);
-  const big = await ringRun('thread', n.big, 1500);
+  const rounds = quick ? 1 : 3;
+  const measures: [string, string, () => Promise<number>][] = [
+    ['ringThread', 'ring, threads', () => ringRun('thread', n.ring, 64)],
+    ['ringProcess', 'ring, processes', () => ringRun('process', n.ring, 64)],
+    ['port', 'postMessage, one at a time', () => postMessageRun(n.port, 1)],
+    ['batched', 'postMessage, batches of 32', () => postMessageRun(n.batched, 32)],
+    ['socket', 'Unix socket, processes', () => unixSocketRun(n.socket)],
+    ['channel', 'channel (validated), threads', () => channelRun(n.ring, 64)],
+    ['big', 'ring, threads, 1500 bytes', () => ringRun('thread', n.big, 1500)],
+  ];
+  log(`ipc benchmark${quick ? ' (quick)' : ''}: 64-byte messages (descriptor + payload copy), best of ${rounds}`);
+  const best: Record<string, number> = {};
+  for (let r = 1; r <= rounds; r++) {
+    for (const [key, label, measure] of measures) {
+      const rate = await measure();
+      best[key] = Math.max(best[key] ?? 0, rate);
+      log(`  round ${r} ${`${label}:`.padEnd(30)} ${round(rate).toLocaleString()} msgs/s`);
+    }
+  }
+  const { ringThread, ringProcess, port, batched, socket, channel, big } = best;
   const gbps = (big * 1500 * 8) / 1e9;
-  log(`  ring, threads, 1500 bytes: ${round(big).toLocaleString()} msgs/s = ${round(gbps, 2)} Gbit/s`);
+  log(
+    `  best: ring ${round(ringThread).toLocaleString()} (threads), ${round(ringProcess).toLocaleString()} (processes) msgs/s; 1500 bytes ${round(gbps, 2)} Gbit/s`,
+  );
   return {
     ring_thread_msgs_per_s: round(ringThread),
     ring_process_msgs_per_s: round(ringProcess),
@@ -189,6 +201,7 @@ export async function run(options: { quick: boolean; log: (line: string) => void
     ratio_ring_thread_vs_postmessage: ratio(ringThread, port),
     ratio_ring_thread_vs_postmessage_batched: ratio(ringThread, batched),
     ratio_ring_process_vs_unix_socket: ratio(ringProcess, socket),
+    rounds,
     messages: n,
     quick,
   };
