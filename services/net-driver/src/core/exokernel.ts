@@ -5,6 +5,7 @@ import { TxStatus } from '@exonet/protocol';
 import { extractFlowKey, FlowKey, FlowKeyStatus, formatMac, IpProtocol } from '@exonet/wire';
 import type { NetDevice } from '../driver/net-device.ts';
 import { Conntrack, type ConntrackOptions, TrackVerdict } from './conntrack.ts';
+import { copyFrame } from './copy.ts';
 import type { Demux } from './demux.ts';
 import { IndexedDemux, mayOverlap } from './demux-index.ts';
 import { compileFilter } from './filter-engine.ts';
@@ -321,7 +322,7 @@ export class ExokernelCore implements SessionHost {
       return false;
     }
     const length = Math.min(this.#length, ch.pool.frameSize);
-    ch.pool.bytes.set(this.#frame.subarray(0, length), offset);
+    copyFrame(this.#frame, length, ch.pool.bytes, offset, ch.pool.frameSize);
     ch.deliverRx(offset, length);
     this.#touch(s);
     s.counters.rxDelivered++;
