@@ -10,7 +10,7 @@ export { type CapturedPacket, type CaptureFile, readCaptureFile, writeCaptureFil
 export { decodeProgram, encodeProgram, INSN_BYTES } from './codec-binary.ts';
 export { formatProgram, type ProgramFormat, parseProgramText } from './codec-text.ts';
 export { type CompileExpressionOptions, compileExpression, DEFAULT_SNAPLEN } from './compile-expression.ts';
-export { type CompiledFilter, compileProgram } from './compiler-js.ts';
+export { type CompiledFilter, compileProgram, compileProgramShared } from './compiler-js.ts';
 export { compileProgramWasm } from './compiler-wasm.ts';
 export { conjoin } from './conjoin.ts';
 export { BpfError, BpfErrorCode, type BpfErrorDetail } from './errors.ts';

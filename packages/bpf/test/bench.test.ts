@@ -16,7 +16,7 @@ describe('exonet bench bpf (quick: output shape only, never timings)', () => {
       ]),
     );
     for (const f of filters) {
-      for (const key of ['interpreter_ns', 'compiled_ns', 'libpcap_ns']) {
+      for (const key of ['interpreter_ns', 'compiled_ns', 'shared_ns', 'libpcap_ns']) {
         expect(typeof f[key]).toBe('number');
         expect(f[key] as number).toBeGreaterThan(0);
       }

@@ -5,7 +5,7 @@
  * @module
  */
 import { compileExpression } from '../compile-expression.ts';
-import { compileProgram } from '../compiler-js.ts';
+import { compileProgram, compileProgramShared } from '../compiler-js.ts';
 import { compileProgramWasm } from '../compiler-wasm.ts';
 import type { Program } from '../insn.ts';
 import { interpret } from '../interpreter.ts';
@@ -105,6 +105,7 @@ export async function run({ quick, log }: Options): Promise<Record<string, unkno
       packets,
     );
     const timeCompiled = timerJs(call, compiled, packets);
+    const timeShared = timerJs(call, compileProgramShared(program), packets);
     const timeWasm = timerJs(call, compileProgramWasm(program), packets);
     const own = theirs[i]!;
     const ownProgram = 'program' in own ? own.program : undefined;
@@ -112,12 +113,14 @@ export async function run({ quick, log }: Options): Promise<Record<string, unkno
     // its own optimised one, on the same packets), so that a burst of load elsewhere hits all of them.
     let interpreterNs = Number.POSITIVE_INFINITY;
     let compiledNs = Number.POSITIVE_INFINITY;
+    let sharedNs = Number.POSITIVE_INFINITY;
     let wasmNs = Number.POSITIVE_INFINITY;
     let libpcapNs = Number.POSITIVE_INFINITY;
     let libpcapOwnNs: number | null = ownProgram ? Number.POSITIVE_INFINITY : null;
     for (let pass = 0; pass < passes; pass++) {
       interpreterNs = Math.min(interpreterNs, timeInterpreter(rounds, reps));
       compiledNs = Math.min(compiledNs, timeCompiled(rounds, reps));
+      sharedNs = Math.min(sharedNs, timeShared(rounds, reps));
       wasmNs = Math.min(wasmNs, timeWasm(rounds, reps));
       const c = pcapBench([program, ...(ownProgram ? [ownProgram] : [])], packets, rounds, reps);
       libpcapNs = Math.min(libpcapNs, ...c[0]!);
@@ -130,6 +133,7 @@ export async function run({ quick, log }: Options): Promise<Record<string, unkno
       expr,
       interpreter_ns: round2(interpreterNs),
       compiled_ns: round2(compiledNs),
+      shared_ns: round2(sharedNs),
       wasm_ns: round2(wasmNs),
       libpcap_ns: round2(libpcapNs),
       libpcap_own_program_ns: libpcapOwnNs === null ? null : round2(libpcapOwnNs),
@@ -139,7 +143,7 @@ export async function run({ quick, log }: Options): Promise<Record<string, unkno
       ...(extra ? { extra: true } : {}),
     };
     log(
-      `${expr.padEnd(52)} interpreter ${fmt(row.interpreter_ns)}  wasm ${fmt(row.wasm_ns)}  compiled ${fmt(row.compiled_ns)}` +
+      `${expr.padEnd(52)} interpreter ${fmt(row.interpreter_ns)}  wasm ${fmt(row.wasm_ns)}  compiled ${fmt(row.compiled_ns)}  shared ${fmt(row.shared_ns)}` +
         `  libpcap ${fmt(row.libpcap_ns)}  (x${row.libpcap_over_compiled})`,
     );
     results.push(row);
