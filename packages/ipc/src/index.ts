@@ -24,7 +24,16 @@ export {
   ringBytes,
 } from './layout.ts';
 export { PacketPool } from './pool.ts';
-export { initRing, RingConsumer, type RingOptions, RingProducer } from './ring.ts';
+export {
+  type Bell,
+  initRing,
+  RingConsumer,
+  type RingOptions,
+  RingProducer,
+  ring,
+  sleepUntil,
+  sleepUntilAsync,
+} from './ring.ts';
 export type { ChannelHandle, ControlMessage } from './segment.ts';
 export { futexDoorbell, SharedMemory } from './shm.ts';
 export { spawnProcess, spawnWorker } from './spawn.ts';
