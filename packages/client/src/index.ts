@@ -16,3 +16,4 @@ export {
 } from './grant-client.ts';
 export * from './net/index.ts';
 export { attachFromEnvironment, type TaskEnvironment, taskEnvironment } from './task-environment.ts';
+export { TaskNet, type TaskNetOptions } from './task-net.ts';

@@ -82,6 +82,8 @@ export async function policyServer(options: { stalenessSec?: number; listValidit
     },
     admin,
     requestGrant,
+    /** Bearer tokens of the users. */
+    tokens: users,
     async close() {
       await server.close().catch(() => {});
       rmSync(dir, { recursive: true, force: true });
