@@ -47,6 +47,8 @@ export interface ExonetRunResult {
   /** Frames the NIC model missed (its RX ring was full) and frames dropped at full task queues. */
   readonly nicMissed: number;
   readonly taskQueueFull: number;
+  /** CPU seconds the whole process (driver and task threads) used in the window, per datagram read, in µs. */
+  readonly cpuMicrosPerDatagram: number;
 }
 
 const ISSUER = 'exonet-bench';
@@ -193,9 +195,11 @@ export async function openExonetSide(options: ExonetSideOptions): Promise<Exonet
     const o0 = wire.produced;
     const m0 = missed();
     const q0 = queueFull();
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     await drive(seconds * 1000);
     const t1 = performance.now();
+    const cpu = process.cpuUsage(c0);
     const received = sum(0) - r0;
     const elapsed = (t1 - t0) / 1000;
     return {
@@ -208,6 +212,7 @@ export async function openExonetSide(options: ExonetSideOptions): Promise<Exonet
       pps: received / elapsed,
       nicMissed: missed() - m0,
       taskQueueFull: queueFull() - q0,
+      cpuMicrosPerDatagram: (cpu.user + cpu.system) / Math.max(received, 1),
     };
   };
   return { measure, close };

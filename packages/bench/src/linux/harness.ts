@@ -20,6 +20,11 @@ export interface LinuxRunResult {
   readonly seconds: number;
   /** Datagrams delivered to the receiving sockets per second. */
   readonly pps: number;
+  /**
+   * CPU seconds (user + system) the receiver and the sender used in the measured window: loopback's softirq
+   * work is charged to whichever of them ran it (work done by ksoftirqd under load is not counted).
+   */
+  readonly cpuSeconds: number;
 }
 
 /**

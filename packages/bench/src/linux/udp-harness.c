@@ -37,6 +37,13 @@ static double now_s(void) {
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* CPU seconds (user + system) this process used so far. */
+static double cpu_s(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
 static void die(const char *what) {
   fprintf(stderr, "udp-harness: %s: %s\n", what, strerror(errno));
   exit(2);
@@ -84,8 +91,9 @@ static int packet_socket(int port) {
   return fd;
 }
 
-/* Sends round-robin over the N ports with sendmmsg until *stop; returns the number sent. */
-static uint64_t sender(int n, int baseport, volatile int *stop) {
+/* Sends round-robin over the N ports with sendmmsg until *stop; returns the number sent. Records its CPU time
+ * when the receiver starts counting (*counting) and when it stops, so only the measured window is charged. */
+static uint64_t sender(int n, int baseport, volatile int *stop, volatile int *counting, volatile double *cpu) {
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   if (fd < 0) die("socket(sender)");
   static struct sockaddr_in dst[BATCH];
@@ -95,7 +103,12 @@ static uint64_t sender(int n, int baseport, volatile int *stop) {
   memset(payload, 0xab, sizeof payload);
   uint64_t sent = 0;
   int next = 0;
+  int seen = 0;
   while (!*stop) {
+    if (!seen && *counting) {
+      seen = 1;
+      cpu[0] = cpu_s();
+    }
     for (int i = 0; i < BATCH; i++) {
       dst[i] = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(baseport + next), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
       next = next + 1 == n ? 0 : next + 1;
@@ -105,6 +118,8 @@ static uint64_t sender(int n, int baseport, volatile int *stop) {
     int r = sendmmsg(fd, msgs, BATCH, 0);
     if (r > 0) sent += (uint64_t)r;
   }
+  cpu[1] = cpu_s();
+  if (!seen) cpu[0] = cpu[1];
   return sent;
 }
 
@@ -142,10 +157,13 @@ int main(int argc, char **argv) {
   /* The sender is a separate process, as in the issue; a shared flag stops it. */
   volatile int *stop = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   uint64_t *sent_out = (uint64_t *)(stop + 16);
+  volatile int *counting_flag = stop + 32;
+  volatile double *sender_cpu = (volatile double *)(stop + 64);
   *stop = 0;
+  *counting_flag = 0;
   pid_t child = fork();
   if (child == 0) {
-    *sent_out = sender(n, baseport, stop);
+    *sent_out = sender(n, baseport, stop, counting_flag, sender_cpu);
     _exit(0);
   }
 
@@ -160,15 +178,19 @@ int main(int argc, char **argv) {
   uint64_t received = 0;
   double warm = now_s() + 0.1, start = 0, end = 0;
   int counting = 0;
+  double rx_cpu0 = 0, rx_cpu1 = 0;
   for (;;) {
     double t = now_s();
     if (!counting && t >= warm) {
       counting = 1;
+      *counting_flag = 1;
       received = 0;
       start = t;
+      rx_cpu0 = cpu_s();
     }
     if (counting && t - start >= seconds) {
       end = t;
+      rx_cpu1 = cpu_s();
       break;
     }
     int ne = epoll_wait(ep, events, 256, 10);
@@ -180,8 +202,11 @@ int main(int argc, char **argv) {
   }
   *stop = 1;
   waitpid(child, NULL, 0);
-  printf("{\"mode\":\"%s\",\"receivers\":%d,\"sent\":%llu,\"received\":%llu,\"seconds\":%.6f,\"pps\":%.1f}\n",
+  /* CPU of both processes in the window (softirq work of loopback is charged to whichever of them ran it). */
+  double cpu = (rx_cpu1 - rx_cpu0) + (sender_cpu[1] - sender_cpu[0]);
+  printf("{\"mode\":\"%s\",\"receivers\":%d,\"sent\":%llu,\"received\":%llu,\"seconds\":%.6f,\"pps\":%.1f,"
+         "\"cpuSeconds\":%.6f}\n",
          argv[1], n, (unsigned long long)*sent_out, (unsigned long long)received, end - start,
-         received / (end - start));
+         received / (end - start), cpu);
   return 0;
 }
