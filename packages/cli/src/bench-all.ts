@@ -168,6 +168,26 @@ function renderFiles(results: Json, outcomes: Record<string, Outcome>, logLines:
       ],
     );
     charts.push({ file: 'e2e.svg', caption: 'Throughput against the number of receivers (e2e)' });
+    if (isNumberArray(e2e.exonet_cpu_us_per_datagram)) {
+      files['e2e-cpu.svg'] = lineChart(
+        { title: 'CPU time per datagram delivered', xLabel: 'receivers', yLabel: 'CPU µs per datagram' },
+        xs,
+        [
+          { name: 'exonet', values: e2e.exonet_cpu_us_per_datagram },
+          {
+            name: 'Linux UDP sockets',
+            values: isNumberArray(e2e.linux_udp_cpu_us_per_datagram) ? e2e.linux_udp_cpu_us_per_datagram : [],
+          },
+          {
+            name: 'Linux AF_PACKET',
+            values: isNumberArray(e2e.linux_af_packet_cpu_us_per_datagram)
+              ? e2e.linux_af_packet_cpu_us_per_datagram
+              : [],
+          },
+        ],
+      );
+      charts.push({ file: 'e2e-cpu.svg', caption: 'CPU per datagram against the number of receivers (e2e)' });
+    }
   }
   const demux = outcomes.demux?.result;
   if (demux && isNumberArray(demux.tasks)) {
@@ -239,6 +259,20 @@ function renderReport(results: Json, outcomes: Record<string, Outcome>, charts: 
       );
     });
     lines.push('');
+    if (Array.isArray(e2e.exonet_cpu_us_per_datagram)) {
+      lines.push(
+        'CPU time per datagram delivered (µs; exonet: the whole process, Linux: receiver and sender):',
+        '',
+        '| receivers | exonet | Linux UDP | Linux AF_PACKET | UDP / exonet | AF_PACKET / exonet |',
+        '|---:|---:|---:|---:|---:|---:|',
+      );
+      e2e.receivers.forEach((n, i) => {
+        lines.push(
+          `| ${n} | ${cell(col('exonet_cpu_us_per_datagram', i))} | ${cell(col('linux_udp_cpu_us_per_datagram', i))} | ${cell(col('linux_af_packet_cpu_us_per_datagram', i))} | ${times(col('linux_udp_cpu_vs_exonet', i))} | ${times(col('linux_af_packet_cpu_vs_exonet', i))} |`,
+        );
+      });
+      lines.push('');
+    }
   }
   for (const c of charts) lines.push(`![${c.caption}](${c.file})`, '');
   lines.push('## Every benchmark', '');

@@ -23,6 +23,9 @@ const benchmarks = new Map<string, BenchmarkLoader>([
       exonet_pps: [500_000, 200_000, 50_000],
       linux_udp_pps: [80_000, 90_000, 40_000],
       linux_af_packet_pps: [60_000, 20_000, null],
+      exonet_cpu_us_per_datagram: [1, 3, 10],
+      linux_udp_cpu_us_per_datagram: [5, 5, 6],
+      linux_af_packet_cpu_us_per_datagram: [6, 20, null],
     }),
   ],
   ['demux', fake({ tasks: [1, 10, 100], ns_per_packet: [50, 55, 60], linear_ns_per_packet: [40, 300, 3000] })],
@@ -51,7 +54,7 @@ describe('exonet bench all', () => {
     expect(all.dir).toBe(join(out, '2026-01-02'));
     for (const dir of [all.dir, all.latest]) {
       const files = (await readdir(dir)).sort();
-      expect(files).toEqual(['demux.svg', 'e2e.svg', 'ipc.svg', 'log.txt', 'report.md', 'results.json']);
+      expect(files).toEqual(['demux.svg', 'e2e-cpu.svg', 'e2e.svg', 'ipc.svg', 'log.txt', 'report.md', 'results.json']);
       const results = JSON.parse(await readFile(join(dir, 'results.json'), 'utf8'));
       expect(Object.keys(results.benchmarks).sort()).toEqual(['broken', 'demux', 'e2e', 'ipc']);
       expect(results.benchmarks.broken.error).toBe('no such device');
@@ -59,7 +62,8 @@ describe('exonet bench all', () => {
       const report = await readFile(join(dir, 'report.md'), 'utf8');
       expect(report).toContain('| 1000 | 50k | 40k | - | - | - |');
       expect(report).toContain('![Throughput against the number of receivers (e2e)](e2e.svg)');
-      for (const svg of ['e2e.svg', 'demux.svg', 'ipc.svg']) {
+      expect(report).toContain('| 1000 | 10 | 6 | - | - | - |');
+      for (const svg of ['e2e.svg', 'e2e-cpu.svg', 'demux.svg', 'ipc.svg']) {
         const text = await readFile(join(dir, svg), 'utf8');
         expect(text.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
         expect(text.trim().endsWith('</svg>')).toBe(true);
