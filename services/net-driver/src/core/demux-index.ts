@@ -17,10 +17,19 @@ import type { InstalledGrant } from './grant-table.ts';
 export class IndexedDemux implements Demux {
   readonly #shapes: Shape[] = [];
   readonly #byShapeKey = new Map<string, Shape>();
+  /**
+   * The first level of the trie: most shapes test the EtherType, so the frame's EtherType picks the few
+   * shapes worth looking at (an ARP frame never consults the IPv4 or IPv6 port tables).
+   */
+  readonly #byEtherType = new Map<number, Shape[]>();
+  /** Per shape and EtherType, how many entries it holds: the shape leaves the first level at zero. */
+  readonly #etherCount = new Map<Shape, Map<number, number>>();
+  /** Shapes that do not test the EtherType: consulted for every frame. */
+  #anyEtherType: Shape[] = [];
   /** Grants summarised as "anything may match" (or whose analysis gave up). */
   #always: InstalledGrant[] = [];
   /** Where each grant sits, for removal. */
-  readonly #entries = new Map<InstalledGrant, { shape: Shape | null; hash: number }[]>();
+  readonly #entries = new Map<InstalledGrant, { shape: Shape | null; hash: number; etherType?: number }[]>();
 
   get size(): number {
     return this.#entries.size;
@@ -34,7 +43,7 @@ export class IndexedDemux implements Demux {
   add(grant: InstalledGrant): void {
     if (this.#entries.has(grant)) return;
     const summary = safeSummary(grant.program);
-    const places: { shape: Shape | null; hash: number }[] = [];
+    const places: { shape: Shape | null; hash: number; etherType?: number }[] = [];
     // A program that accepts nothing has no alternatives: it is never a candidate.
     for (const alt of summary.alternatives) {
       if (alt.length === 0) {
@@ -48,7 +57,8 @@ export class IndexedDemux implements Demux {
       const hash = shape.hashOfAtoms(alt);
       if (places.some((p) => p.shape === shape && p.hash === hash)) continue;
       shape.insert(hash, grant);
-      places.push({ shape, hash });
+      this.#countEther(shape, etherTypeOf(alt), 1);
+      places.push({ shape, hash, etherType: etherTypeOf(alt) });
     }
     this.#entries.set(grant, places);
   }
@@ -59,13 +69,17 @@ export class IndexedDemux implements Demux {
     this.#entries.delete(grant);
     for (const p of places) {
       if (p.shape === null) this.#always = this.#always.filter((g) => g !== grant);
-      else p.shape.delete(p.hash, grant);
+      else {
+        p.shape.delete(p.hash, grant);
+        this.#countEther(p.shape, p.etherType ?? -1, -1);
+      }
     }
     for (let i = this.#shapes.length - 1; i >= 0; i--) {
       const s = this.#shapes[i];
       if (s.count === 0) {
         this.#shapes.splice(i, 1);
         this.#byShapeKey.delete(s.key);
+        this.#anyEtherType = this.#anyEtherType.filter((x) => x !== s);
       }
     }
   }
@@ -73,10 +87,39 @@ export class IndexedDemux implements Demux {
   candidates(frame: Uint8Array, length: number, visit: (grant: InstalledGrant) => void): void {
     const always = this.#always;
     for (let i = 0; i < always.length; i++) visit(always[i]);
-    const shapes = this.#shapes;
+    if (length >= 14) {
+      const byType = this.#byEtherType.get((frame[12] << 8) | frame[13]);
+      if (byType !== undefined) this.#visitShapes(byType, frame, length, visit);
+    }
+    this.#visitShapes(this.#anyEtherType, frame, length, visit);
+  }
+
+  #visitShapes(shapes: readonly Shape[], frame: Uint8Array, length: number, visit: (g: InstalledGrant) => void): void {
     for (let i = 0; i < shapes.length; i++) {
       const bucket = shapes[i].lookup(frame, length);
       if (bucket !== undefined) for (let j = 0; j < bucket.length; j++) visit(bucket[j]);
+    }
+  }
+
+  /** Keeps the first level in step: `etherType` -1 means the alternative does not test it. */
+  #countEther(shape: Shape, etherType: number, delta: 1 | -1): void {
+    if (etherType < 0) {
+      if (delta > 0 && !this.#anyEtherType.includes(shape)) this.#anyEtherType = [...this.#anyEtherType, shape];
+      return;
+    }
+    const counts = this.#etherCount.get(shape) ?? new Map<number, number>();
+    this.#etherCount.set(shape, counts);
+    const n = (counts.get(etherType) ?? 0) + delta;
+    const list = this.#byEtherType.get(etherType) ?? [];
+    if (n <= 0) {
+      counts.delete(etherType);
+      if (counts.size === 0) this.#etherCount.delete(shape);
+      const kept = list.filter((x) => x !== shape);
+      if (kept.length === 0) this.#byEtherType.delete(etherType);
+      else this.#byEtherType.set(etherType, kept);
+    } else {
+      counts.set(etherType, n);
+      if (!list.includes(shape)) this.#byEtherType.set(etherType, [...list, shape]);
     }
   }
 
@@ -180,6 +223,16 @@ class Shape {
 }
 
 const HASH_SEED = 0x811c9dc5;
+
+/** The EtherType an alternative requires (a full 16-bit test at frame offset 12), or -1. */
+function etherTypeOf(alt: readonly Atom[]): number {
+  for (const a of alt) {
+    if (a.location.base === 'frame' && a.location.offset === 12 && a.size === 2 && (a.mask & 0xffff) === 0xffff) {
+      return a.value;
+    }
+  }
+  return -1;
+}
 
 function mix(h: number, v: number): number {
   h = Math.imul(h ^ v, 0x01000193);
