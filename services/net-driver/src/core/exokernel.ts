@@ -140,6 +140,10 @@ export class ExokernelCore implements SessionHost {
   readonly #scratch = new FlowKey();
   #wasSuspended = false;
   #lastTimers = 0;
+  #lastScan = 0;
+  /** The clock and the fail-closed state, read once per poll. */
+  #pollNow = 0;
+  #suspendedNow = false;
 
   constructor(options: CoreOptions) {
     this.#o = options;
@@ -228,17 +232,28 @@ export class ExokernelCore implements SessionHost {
    * One turn of the driver: control requests, received frames, frames to send, timers.
    * @returns how much work was done (0 when idle)
    */
-  poll(rxBudget = 64): number {
+  poll(rxBudget = 256): number {
     let work = 0;
     const now = this.#now();
+    this.#pollNow = now;
+    // Judged once a turn, not per frame: the feed's freshness changes on a scale of seconds.
+    this.#suspendedNow = this.suspended();
     if (now - this.#lastTimers >= 100) work += this.#timers(now);
-    for (const s of this.#live) {
-      if (s.channel.connected) work += s.serviceControl(this);
-      // The task closed its end (or broke the protocol): everything of it goes now.
-      else queueMicrotask(() => this.detach(s.id));
+    const rx = this.device.receive(this.#onFrame, rxBudget);
+    work += rx;
+    // Looking at every task's control and TX rings costs about a microsecond a task. While frames keep
+    // arriving (a full RX budget) do it at most every half millisecond, so a thousand idle tasks do not
+    // throttle the receive path; when RX is idle, every turn, so requests and sends wait for nothing.
+    const t = performance.now();
+    if (rx < rxBudget || t - this.#lastScan >= 0.5) {
+      this.#lastScan = t;
+      for (const s of this.#live) {
+        if (s.channel.connected) work += s.serviceControl(this);
+        // The task closed its end (or broke the protocol): everything of it goes now.
+        else queueMicrotask(() => this.detach(s.id));
+      }
+      work += this.#transmit();
     }
-    work += this.device.receive(this.#onFrame, rxBudget);
-    work += this.#transmit();
     // Flush only the tasks whose rings got something: with a thousand tasks, flushing (and so touching the
     // shared memory of) every one of them on every poll cost more than the frames themselves.
     const dirty = this.#dirty;
@@ -260,7 +275,7 @@ export class ExokernelCore implements SessionHost {
       c.rxFirewallDenied++;
       return;
     }
-    if (this.suspended()) {
+    if (this.#suspendedNow) {
       c.rxSuspended++;
       return;
     }
@@ -271,7 +286,7 @@ export class ExokernelCore implements SessionHost {
     if (this.#demux.size > 0) this.#demux.candidates(frame, length, this.#visit);
     const key = this.#key;
     const status = extractFlowKey(frame, key, length);
-    const now = this.#now();
+    const now = this.#pollNow;
     if (status === FlowKeyStatus.OK) {
       let owner = this.conntrack.size > 0 ? this.conntrack.receive(frame, length, key, now) : NONE;
       if (owner === NONE && (key.protocol === IpProtocol.ICMP || key.protocol === IpProtocol.ICMPV6)) {
@@ -389,7 +404,7 @@ export class ExokernelCore implements SessionHost {
   /** The TX layers, in order; returns SENT or the status naming the layer that refused. */
   #judge(s: TaskSession, frame: Uint8Array, length: number): number {
     const k = s.counters;
-    if (this.suspended()) {
+    if (this.#suspendedNow) {
       k.txSuspended++;
       return TxStatus.SUSPENDED;
     }
@@ -417,13 +432,13 @@ export class ExokernelCore implements SessionHost {
     }
     if (
       status === FlowKeyStatus.OK &&
-      this.conntrack.transmit(frame, length, key, s.id, this.#now()) !== TrackVerdict.OK
+      this.conntrack.transmit(frame, length, key, s.id, this.#pollNow) !== TrackVerdict.OK
     ) {
       k.txDeniedConntrack++;
       return TxStatus.DENIED_CONNTRACK;
     }
     if (status === FlowKeyStatus.OK && key.fragId >= 0 && key.moreFragments) {
-      this.txFragments.add(this.txFragments.begin(key, this.#now()), s.id);
+      this.txFragments.add(this.txFragments.begin(key, this.#pollNow), s.id);
     }
     return TxStatus.SENT;
   }
@@ -431,7 +446,7 @@ export class ExokernelCore implements SessionHost {
   /** True when `task` sent the first fragment of the datagram `key` (a later fragment) names. */
   #followsTx(key: FlowKey, task: number): boolean {
     let found = false;
-    this.txFragments.follow(key, this.#now(), (t) => {
+    this.txFragments.follow(key, this.#pollNow, (t) => {
       if (t === task) found = true;
     });
     return found;
