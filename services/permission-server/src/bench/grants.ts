@@ -63,7 +63,10 @@ async function startServer(dir: string, admin: string): Promise<{ child: ChildPr
       rateLimit: { max: 1_000_000_000, timeWindowMs: 60_000 },
     }),
   );
-  const child = spawn(process.execPath, [bin, 'permission-server', '--config', config], {
+  // EXONET_BENCH_SERVER_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the server process
+  // alone: node refuses --cpu-prof in NODE_OPTIONS, and the bench's own client load would blur the profile.
+  const nodeArgs = (process.env.EXONET_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, bin, 'permission-server', '--config', config], {
     env: { ...process.env, EXONET_ADMIN_TOKEN: admin },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -1,14 +1,29 @@
 /**
  * The embedded store: one SQLite file (better-sqlite3 12) in WAL mode with synchronous=FULL, so a write is on
- * disk when its transaction commits. Writes are queued and committed in batches (group commit): every write
- * issued in the same event-loop turn shares one transaction and one fsync, and each promise resolves only
- * after that commit, so acknowledged writes survive kill -9 while throughput stays high.
+ * disk when its transaction commits. Writes are queued and committed in batches (group commit): the writes
+ * issued while the previous batch commits share one transaction and one fsync, and each promise resolves
+ * only after that commit, so acknowledged writes survive kill -9 while throughput stays high.
+ *
+ * The writing connection lives in a worker thread (sqlite-worker.ts): the commit's fsync would otherwise stop
+ * the server's event loop for every batch. Reads use a second connection on this thread; in WAL mode a read
+ * sees every commit that completed before it started, so a write's effects are visible once it is
+ * acknowledged. `:memory:` databases (tests only) cannot be shared between connections and write in-thread.
  */
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
-import { migrations } from './migrations.ts';
+import type { Worker } from 'node:worker_threads';
+import { spawnWorker } from '@exonet/ipc';
+import {
+  commitBatch,
+  type Db,
+  errorOf,
+  openDatabase,
+  prepare,
+  type WriteOp,
+  type WriteResult,
+  type Writer,
+  writerFor,
+} from './sqlite-ops.ts';
+import type { FromWriter, ToWriter } from './sqlite-worker.ts';
 import type {
   AuditContext,
   AuditRecord,
@@ -26,18 +41,16 @@ import type {
   Unsubscribe,
 } from './store.ts';
 
-type Db = Database.Database;
-
-/** Registers work to run after the batch containing the write has committed (e.g. notifying watchers). */
-type AfterCommit = (fn: () => void) => void;
-
 interface Pending {
-  readonly op: (afterCommit: AfterCommit) => unknown;
+  readonly op: WriteOp;
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: unknown) => void;
+  /** Runs after the whole batch is acknowledged (e.g. notifying watchers). */
+  readonly after?: (value: unknown) => void;
 }
 
 const now = () => Math.floor(Date.now() / 1000);
+const closedError = () => new Error('EXO_ERR_STORE_CLOSED: the store is not open');
 
 /** Options of {@link SqliteStore}. */
 export interface SqliteStoreOptions {
@@ -49,9 +62,19 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly #path: string;
+  /** The reading connection (also the writing one for `:memory:`). */
   #db: Db | undefined;
+  /** In-thread writer (`:memory:` only). */
+  #local: Writer | undefined;
+  /** The writer thread (files). */
+  #worker: Worker | undefined;
   #queue: Pending[] = [];
+  /** The batch the writer thread is committing. */
+  #inflight: Pending[] | undefined;
+  #nextBatch = 1;
   #scheduled = false;
+  #closing: Promise<void> | undefined;
+  #idle: (() => void)[] = [];
   #lastCleanup = 0;
   readonly #events = new EventEmitter();
   #stmts: ReturnType<typeof prepare> | undefined;
@@ -63,32 +86,49 @@ export class SqliteStore implements Store {
 
   async open(): Promise<void> {
     if (this.#db) return;
-    if (this.#path !== ':memory:') mkdirSync(dirname(this.#path), { recursive: true });
-    const db = new Database(this.#path);
-    db.pragma('journal_mode = WAL');
-    // FULL: the WAL is fsynced at every commit, which is what makes an acknowledged write survive a crash.
-    db.pragma('synchronous = FULL');
-    db.pragma('foreign_keys = ON');
-    db.pragma('busy_timeout = 5000');
-    const current = db.pragma('user_version', { simple: true }) as number;
-    for (let v = current; v < migrations.length; v++) {
-      db.transaction(() => {
-        db.exec(migrations[v]!);
-        db.pragma(`user_version = ${v + 1}`);
-      })();
+    // Migrations run here, before the writer thread opens the file.
+    const db = openDatabase(this.#path);
+    if (this.#path === ':memory:') this.#local = writerFor(db);
+    else {
+      try {
+        this.#worker = await startWriter(this.#path);
+      } catch (err) {
+        db.close();
+        throw err;
+      }
+      this.#worker.on('message', (m: FromWriter) => this.#onWriter(m));
+      this.#worker.on('error', (err) => this.#writerLost(err));
+      this.#worker.on('exit', () =>
+        this.#writerLost(new Error('EXO_ERR_STORE_CLOSED: the SQLite writer thread exited')),
+      );
     }
     this.#db = db;
     this.#stmts = prepare(db);
   }
 
-  async close(): Promise<void> {
-    if (!this.#db) return;
-    this.#flush();
-    this.#db.close();
-    this.#db = undefined;
-    this.#stmts = undefined;
-    this.#events.emit('closed');
-    this.#events.removeAllListeners();
+  close(): Promise<void> {
+    if (!this.#db) return Promise.resolve();
+    this.#closing ??= (async () => {
+      // Writes queued before close still commit and are acknowledged; later ones are refused (#write).
+      this.#flush();
+      while (this.#inflight || this.#queue.length > 0) await new Promise<void>((r) => this.#idle.push(r));
+      const worker = this.#worker;
+      if (worker) {
+        this.#worker = undefined;
+        const exited = new Promise((r) => worker.once('exit', r));
+        worker.ref();
+        worker.postMessage({ close: true } satisfies ToWriter);
+        await exited;
+      }
+      this.#db?.close();
+      this.#db = undefined;
+      this.#local = undefined;
+      this.#stmts = undefined;
+      this.#closing = undefined;
+      this.#events.emit('closed');
+      this.#events.removeAllListeners();
+    })();
+    return this.#closing;
   }
 
   async ping(): Promise<void> {
@@ -96,17 +136,23 @@ export class SqliteStore implements Store {
   }
 
   #s(): ReturnType<typeof prepare> {
-    if (!this.#stmts) throw new Error('EXO_ERR_STORE_CLOSED: the store is not open');
+    if (!this.#stmts) throw closedError();
     return this.#stmts;
   }
 
-  /** Queues a write for the next group commit. */
-  #write<T>(op: (afterCommit: AfterCommit) => T): Promise<T> {
-    if (!this.#db) return Promise.reject(new Error('EXO_ERR_STORE_CLOSED: the store is not open'));
+  /** Queues a write for the next group commit; resolves once it is durable. */
+  #write<T>(op: WriteOp, after?: (value: T) => void): Promise<T> {
+    if (!this.#db || this.#closing || (!this.#local && !this.#worker)) return Promise.reject(closedError());
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ op, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.#scheduled) {
+      this.#queue.push({
+        op,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        after: after as ((v: unknown) => void) | undefined,
+      });
+      if (!this.#scheduled && !this.#inflight) {
         this.#scheduled = true;
+        // Collect the writes of this event-loop turn into one batch.
         setImmediate(() => this.#flush());
       }
     });
@@ -114,50 +160,83 @@ export class SqliteStore implements Store {
 
   #flush(): void {
     this.#scheduled = false;
+    if (this.#inflight || this.#queue.length === 0) return;
     const batch = this.#queue;
     this.#queue = [];
-    if (batch.length === 0 || !this.#db) {
-      for (const p of batch) p.reject(new Error('EXO_ERR_STORE_CLOSED: the store is not open'));
-      return;
-    }
-    const db = this.#db;
     const nowSec = now();
     if (nowSec - this.#lastCleanup >= 60) {
       // Expired claims never block (the checks compare exp); drop them now and then to keep the table small.
       this.#lastCleanup = nowSec;
-      batch.push({ op: () => this.#s().claimsExpire.run(nowSec - 60), resolve: () => {}, reject: () => {} });
+      batch.push({ op: { op: 'expireClaims', before: nowSec - 60 }, resolve: () => {}, reject: () => {} });
     }
-    const results: { ok: boolean; value: unknown }[] = [];
-    const after: (() => void)[] = [];
-    try {
-      db.transaction(() => {
-        for (const p of batch) {
-          // Each operation in its own savepoint: one failing write does not undo the others in the batch.
-          const mine: (() => void)[] = [];
-          try {
-            const value = db.transaction(() => p.op((fn) => mine.push(fn)))();
-            results.push({ ok: true, value });
-            after.push(...mine);
-          } catch (err) {
-            results.push({ ok: false, value: err });
-          }
-        }
-      }).immediate();
-    } catch (err) {
-      for (const p of batch) p.reject(err);
+    const ops = batch.map((p) => p.op);
+    if (this.#local) {
+      let results: WriteResult[];
+      try {
+        results = commitBatch(this.#local, ops);
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+        this.#settled();
+        return;
+      }
+      this.#acknowledge(batch, results);
+      this.#settled();
       return;
     }
-    // Committed (and fsynced): now acknowledge, then notify watchers.
-    batch.forEach((p, i) => {
-      const r = results[i]!;
-      if (r.ok) p.resolve(r.value);
-      else p.reject(r.value);
-    });
-    for (const fn of after) fn();
+    const worker = this.#worker;
+    if (!worker) {
+      for (const p of batch) p.reject(closedError());
+      this.#settled();
+      return;
+    }
+    this.#inflight = batch;
+    // Keep the process alive while a commit is pending (an idle store must not).
+    worker.ref();
+    worker.postMessage({ id: this.#nextBatch++, batch: ops } satisfies ToWriter);
   }
 
-  #audit(ctx: AuditContext, action: string, subject: string, detail: Record<string, unknown>): void {
-    this.#s().audit.run(now(), ctx.actor, ctx.requestId ?? null, action, subject, JSON.stringify(detail));
+  #onWriter(m: FromWriter): void {
+    if (!('id' in m)) return;
+    const batch = this.#inflight ?? [];
+    this.#inflight = undefined;
+    this.#worker?.unref();
+    if ('results' in m) this.#acknowledge(batch, m.results);
+    else for (const p of batch) p.reject(errorOf(m.failed));
+    // The writes that arrived during this commit form the next batch at once.
+    this.#flush();
+    this.#settled();
+  }
+
+  /** Committed (and fsynced): acknowledge, then run the after-commit work. */
+  #acknowledge(batch: readonly Pending[], results: readonly WriteResult[]): void {
+    batch.forEach((p, i) => {
+      const r = results[i];
+      if (r?.ok) p.resolve(r.value);
+      else p.reject(r ? errorOf(r.error) : closedError());
+    });
+    batch.forEach((p, i) => {
+      const r = results[i];
+      if (r?.ok) p.after?.(r.value);
+    });
+  }
+
+  #settled(): void {
+    if (this.#inflight || this.#queue.length > 0) return;
+    const idle = this.#idle;
+    this.#idle = [];
+    for (const r of idle) r();
+  }
+
+  /** The writer thread died: nothing in flight can be acknowledged, and no write will be. */
+  #writerLost(err: unknown): void {
+    if (!this.#worker) return;
+    this.#worker = undefined;
+    const lost = [...(this.#inflight ?? []), ...this.#queue];
+    this.#inflight = undefined;
+    this.#queue = [];
+    const e = err instanceof Error && err.message.startsWith('EXO_ERR_STORE_CLOSED') ? err : closedError();
+    for (const p of lost) p.reject(e);
+    this.#settled();
   }
 
   // --- policy ---
@@ -180,34 +259,17 @@ export class SqliteStore implements Store {
     ifVersion?: number,
   ): Promise<PutResult<PolicyObjects[K]>> {
     const { version: _ignored, ...body } = value as PolicyInput<K> & { version?: number };
-    return this.#write(() => {
-      const s = this.#s();
-      const current = s.policyGet.get(kind, body.id) as { version: number } | undefined;
-      if (ifVersion !== undefined && (current?.version ?? 0) !== ifVersion)
-        return { ok: false, reason: 'version' } as const;
-      const version = (current?.version ?? 0) + 1;
-      s.policyPut.run(kind, body.id, JSON.stringify(body), version);
-      this.#audit(ctx, `${kind}.put`, body.id, { version, value: body });
-      return { ok: true, value: { ...body, version } as unknown as PolicyObjects[K] } as const;
-    });
+    return this.#write({ op: 'put', kind, body, ifVersion, ctx });
   }
 
   delete(kind: PolicyKind, id: string, ctx: AuditContext): Promise<boolean> {
-    return this.#write(() => {
-      const changes = this.#s().policyDelete.run(kind, id).changes;
-      if (changes > 0) this.#audit(ctx, `${kind}.delete`, id, {});
-      return changes > 0;
-    });
+    return this.#write({ op: 'delete', kind, id, ctx });
   }
 
   // --- tokens ---
 
   addToken(token: TokenRecord, ctx: AuditContext): Promise<void> {
-    return this.#write(() => {
-      this.#s().tokenAdd.run(token.hash, token.principal, token.createdAt);
-      // The hash prefix only: enough to correlate, useless to an attacker.
-      this.#audit(ctx, 'token.add', token.principal, { hashPrefix: token.hash.slice(0, 8) });
-    });
+    return this.#write({ op: 'addToken', token, ctx });
   }
 
   async findToken(hash: string): Promise<TokenRecord | undefined> {
@@ -216,11 +278,7 @@ export class SqliteStore implements Store {
   }
 
   deleteTokens(principal: string, ctx: AuditContext): Promise<number> {
-    return this.#write(() => {
-      const n = this.#s().tokenDelete.run(principal).changes;
-      this.#audit(ctx, 'token.delete', principal, { count: n });
-      return n;
-    });
+    return this.#write({ op: 'deleteTokens', principal, ctx });
   }
 
   // --- keys ---
@@ -230,79 +288,21 @@ export class SqliteStore implements Store {
   }
 
   addKey(key: SigningKeyRecord, ctx: AuditContext): Promise<void> {
-    return this.#write(() => {
-      this.#s().keyAdd.run(
-        key.kid,
-        key.state,
-        JSON.stringify(key.publicJwk),
-        key.sealedPrivateKey,
-        key.createdAt,
-        key.activatedAt,
-        key.retiredAt,
-        key.lastGrantExp,
-      );
-      this.#audit(ctx, 'key.add', key.kid, { state: key.state });
-    });
+    return this.#write({ op: 'addKey', key, ctx });
   }
 
   activateKey(kid: string, at: number, ctx: AuditContext): Promise<void> {
-    return this.#write(() => {
-      const s = this.#s();
-      if (!s.keyGet.get(kid)) throw new Error(`EXO_ERR_STORE_NOT_FOUND: no key ${kid}`);
-      s.keyRetireActive.run(at, kid);
-      s.keyActivate.run(at, kid);
-      this.#audit(ctx, 'key.activate', kid, {});
-    });
+    return this.#write({ op: 'activateKey', kid, at, ctx });
   }
 
   deleteKey(kid: string, ctx: AuditContext): Promise<boolean> {
-    return this.#write(() => {
-      const n = this.#s().keyDelete.run(kid).changes;
-      if (n > 0) this.#audit(ctx, 'key.delete', kid, {});
-      return n > 0;
-    });
+    return this.#write({ op: 'deleteKey', kid, ctx });
   }
 
   // --- grants ---
 
   issueGrant(grant: GrantRecord, at: number, ctx: AuditContext): Promise<IssueResult> {
-    return this.#write((): IssueResult => {
-      const s = this.#s();
-      for (const claim of grant.claims) {
-        // An exclusive claim conflicts with any live claim, a shared one only with a live exclusive claim.
-        const conflict = (
-          claim.mode === 'exclusive'
-            ? s.claimAnyLive.get(claim.driver, claim.resource, at, grant.renewedFrom ?? '')
-            : s.claimExclusiveLive.get(claim.driver, claim.resource, at, grant.renewedFrom ?? '')
-        ) as { jti: string } | undefined;
-        if (conflict)
-          return { ok: false, reason: 'conflict', conflicting: { jti: conflict.jti, resource: claim.resource } };
-      }
-      s.grantInsert.run(
-        grant.jti,
-        grant.sub,
-        grant.driver,
-        grant.rule,
-        grant.kid,
-        grant.iat,
-        grant.exp,
-        null,
-        JSON.stringify(grant),
-      );
-      for (const claim of grant.claims)
-        s.claimInsert.run(claim.driver, claim.resource, grant.jti, claim.mode, grant.exp);
-      s.keyRaiseExp.run(grant.exp, grant.kid);
-      this.#audit(ctx, 'grant.issue', grant.jti, {
-        sub: grant.sub,
-        driver: grant.driver,
-        rule: grant.rule,
-        dir: grant.dir,
-        exclusive: grant.exclusive,
-        exp: grant.exp,
-        renewedFrom: grant.renewedFrom,
-      });
-      return { ok: true };
-    });
+    return this.#write({ op: 'issueGrant', grant, at, ctx });
   }
 
   async getGrant(jti: string): Promise<GrantRecord | undefined> {
@@ -322,25 +322,12 @@ export class SqliteStore implements Store {
 
   // --- revocations ---
 
+  // --- revocations ---
+
   revoke(input: RevocationInput, ctx: AuditContext): Promise<RevocationEntry> {
-    return this.#write((afterCommit) => {
-      const s = this.#s();
-      const seq = Number(
-        s.revocationInsert.run(input.kind, input.value, input.at, input.until, input.reason).lastInsertRowid,
-      );
-      const mark = {
-        jti: s.revokeJti,
-        sub: s.revokeSub,
-        rule: s.revokeRule,
-        kid: s.revokeKid,
-      }[input.kind];
-      const affected = mark.run({ seq, value: input.value, at: input.at }).changes;
-      s.claimsRelease.run(seq);
-      const entry: RevocationEntry = { ...input, seq };
-      this.#audit(ctx, 'revocation.create', `${input.kind}:${input.value}`, { seq, affected, reason: input.reason });
-      afterCommit(() => this.#events.emit('revocation', entry));
-      return entry;
-    });
+    return this.#write<RevocationEntry>({ op: 'revoke', input, ctx }, (entry) =>
+      this.#events.emit('revocation', entry),
+    );
   }
 
   async listRevocations(after: number): Promise<{ head: number; entries: RevocationEntry[] }> {
@@ -424,63 +411,29 @@ function keyFromRow(r: KeyRow): SigningKeyRecord {
   };
 }
 
-function prepare(db: Db) {
-  return {
-    ping: db.prepare('SELECT 1'),
-    audit: db.prepare('INSERT INTO audit (at, actor, request_id, action, subject, detail) VALUES (?, ?, ?, ?, ?, ?)'),
-    auditList: db.prepare('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?'),
-    policyList: db.prepare('SELECT body, version FROM policy WHERE kind = ? ORDER BY id'),
-    policyGet: db.prepare('SELECT body, version FROM policy WHERE kind = ? AND id = ?'),
-    policyPut: db.prepare(
-      'INSERT INTO policy (kind, id, body, version) VALUES (?, ?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, version = excluded.version',
-    ),
-    policyDelete: db.prepare('DELETE FROM policy WHERE kind = ? AND id = ?'),
-    tokenAdd: db.prepare('INSERT INTO tokens (hash, principal, created_at) VALUES (?, ?, ?)'),
-    tokenFind: db.prepare('SELECT * FROM tokens WHERE hash = ?'),
-    tokenDelete: db.prepare('DELETE FROM tokens WHERE principal = ?'),
-    keyList: db.prepare('SELECT * FROM signing_keys ORDER BY created_at, kid'),
-    keyGet: db.prepare('SELECT kid FROM signing_keys WHERE kid = ?'),
-    keyAdd: db.prepare(
-      'INSERT INTO signing_keys (kid, state, public_jwk, sealed_private_key, created_at, activated_at, retired_at, last_grant_exp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    ),
-    keyRetireActive: db.prepare(
-      "UPDATE signing_keys SET state = 'retired', retired_at = ? WHERE state = 'active' AND kid != ?",
-    ),
-    keyActivate: db.prepare("UPDATE signing_keys SET state = 'active', activated_at = ? WHERE kid = ?"),
-    keyDelete: db.prepare("DELETE FROM signing_keys WHERE kid = ? AND state = 'retired'"),
-    keyRaiseExp: db.prepare('UPDATE signing_keys SET last_grant_exp = max(last_grant_exp, ?) WHERE kid = ?'),
-    claimsExpire: db.prepare('DELETE FROM claims WHERE exp <= ?'),
-    claimAnyLive: db.prepare(
-      'SELECT jti FROM claims WHERE driver = ? AND resource = ? AND exp > ? AND jti != ? LIMIT 1',
-    ),
-    claimExclusiveLive: db.prepare(
-      "SELECT jti FROM claims WHERE driver = ? AND resource = ? AND mode = 'exclusive' AND exp > ? AND jti != ? LIMIT 1",
-    ),
-    claimInsert: db.prepare('INSERT INTO claims (driver, resource, jti, mode, exp) VALUES (?, ?, ?, ?, ?)'),
-    claimsRelease: db.prepare('DELETE FROM claims WHERE jti IN (SELECT jti FROM grants WHERE revoked_seq = ?)'),
-    grantInsert: db.prepare(
-      'INSERT INTO grants (jti, sub, driver, rule, kid, iat, exp, revoked_seq, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    ),
-    grantGet: db.prepare('SELECT body, revoked_seq FROM grants WHERE jti = ?'),
-    grantList: db.prepare(
-      'SELECT body, revoked_seq FROM grants WHERE (@sub IS NULL OR sub = @sub) AND (@live IS NULL OR (exp > @live AND revoked_seq IS NULL)) ORDER BY iat DESC, jti LIMIT @limit',
-    ),
-    revocationInsert: db.prepare('INSERT INTO revocations (kind, value, at, until, reason) VALUES (?, ?, ?, ?, ?)'),
-    revocationsAfter: db.prepare(
-      'SELECT seq, kind, value, at, until, reason FROM revocations WHERE seq > ? ORDER BY seq',
-    ),
-    revocationHead: db.prepare('SELECT max(seq) AS head FROM revocations'),
-    revokeJti: db.prepare(
-      'UPDATE grants SET revoked_seq = @seq WHERE jti = @value AND revoked_seq IS NULL AND @at >= 0',
-    ),
-    revokeSub: db.prepare(
-      'UPDATE grants SET revoked_seq = @seq WHERE sub = @value AND iat <= @at AND revoked_seq IS NULL',
-    ),
-    revokeRule: db.prepare(
-      'UPDATE grants SET revoked_seq = @seq WHERE rule = @value AND iat <= @at AND revoked_seq IS NULL',
-    ),
-    revokeKid: db.prepare(
-      'UPDATE grants SET revoked_seq = @seq WHERE kid = @value AND revoked_seq IS NULL AND @at >= 0',
-    ),
-  };
+/** Starts the writer thread and waits until it has opened the database. */
+async function startWriter(path: string): Promise<Worker> {
+  const worker = spawnWorker(new URL('./sqlite-worker.ts', import.meta.url), { workerData: { path } });
+  let onMessage: ((m: FromWriter) => void) | undefined;
+  let onError: ((err: Error) => void) | undefined;
+  let onExit: ((code: number) => void) | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      onMessage = (m) =>
+        'ready' in m && m.ready
+          ? resolve()
+          : reject(new Error(`SQLite writer: ${'message' in m ? m.message : 'failed'}`));
+      onError = reject;
+      onExit = (code) => reject(new Error(`SQLite writer thread exited (${code})`));
+      worker.once('message', onMessage).once('error', onError).once('exit', onExit);
+    });
+  } catch (err) {
+    await worker.terminate();
+    throw err;
+  } finally {
+    // Only these listeners: removeAllListeners would also drop the Worker's own.
+    worker.off('message', onMessage!).off('error', onError!).off('exit', onExit!);
+  }
+  worker.unref();
+  return worker;
 }
