@@ -18,6 +18,10 @@ export const serverErrors = {
   },
   EXO_ERR_GRANT_HOLDER_KEY: { status: 400, message: 'the holder key is not a valid Ed25519 public JWK' },
   EXO_ERR_GRANT_TOO_LONG: { status: 400, message: 'the granted program would exceed 4096 instructions' },
+  EXO_ERR_GRANT_OUTSIDE_RULE: {
+    status: 403,
+    message: 'the requested filter lies outside what the rule allows (their conjunction matches nothing)',
+  },
   EXO_ERR_POLICY_DENIED: { status: 403, message: 'no policy rule allows this request' },
   EXO_ERR_POLICY_TEMPLATE: { status: 500, message: "a rule's filter template cannot be instantiated" },
   EXO_ERR_GRANT_CONFLICT: { status: 409, message: 'an exclusive grant already covers this on the driver' },

@@ -106,6 +106,15 @@ export class FilterBuilder {
     // Defence in depth: never sign a program our own verifier rejects.
     if (!verdict.ok)
       throw new ServerError('EXO_ERR_GRANT_FILTER_INVALID', `granted program rejected: ${verdict.message}`);
+    // A request outside the rule (a tcp filter under a udp rule, another port) conjoins to a program that
+    // accepts nothing. Signing it would hide the refusal: say so instead. The summary is sound, so "no
+    // alternative" proves the program accepts no frame.
+    if (bpf.summarize(granted).alternatives.length === 0) {
+      throw new ServerError(
+        'EXO_ERR_GRANT_OUTSIDE_RULE',
+        "the requested filter and the rule's filter have nothing in common: the grant would match no frame",
+      );
+    }
     return remember(this.#built, key, bpf.encodeProgram(granted));
   }
 }

@@ -57,6 +57,18 @@ describe('granted programs', () => {
     expect(run(wide.json.program, frame('tcp', '10.77.0.2', 5353))).toBe(0);
   });
 
+  it('a request outside the rule is refused with the reason, not signed as a grant that matches nothing', async () => {
+    const outside = await t.call(
+      'POST',
+      '/v1/grants',
+      { driver: 'drv1', dir: 'rx', filter: 'tcp', port: 53, holder },
+      alice,
+    );
+    expect(outside.status).toBe(403);
+    expect(outside.json.error.code).toBe('EXO_ERR_GRANT_OUTSIDE_RULE');
+    expect(outside.json.error.message).toMatch(/nothing in common/);
+  });
+
   it('a narrower request narrows the grant', async () => {
     const narrow = await t.call(
       'POST',
