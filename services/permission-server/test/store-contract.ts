@@ -92,6 +92,11 @@ export function storeContract(name: string, factory: () => Promise<Store>): void
       expect(keys.find((k) => k.kid === 'k1')).toMatchObject({ state: 'retired', retiredAt: T + 1 });
       expect(keys.find((k) => k.kid === 'k2')).toMatchObject({ state: 'active', activatedAt: T + 1 });
       await expect(store.activateKey('nope', T, ctx)).rejects.toThrow();
+      // A retired key never becomes active again (a stale rotation must not revive it).
+      await store.activateKey('k1', T + 2, ctx);
+      const after = await store.listKeys();
+      expect(after.find((k) => k.kid === 'k1')?.state).toBe('retired');
+      expect(after.find((k) => k.kid === 'k2')?.state).toBe('active');
       expect(await store.deleteKey('k2', ctx)).toBe(false);
       expect(await store.deleteKey('k1', ctx)).toBe(true);
     });

@@ -115,12 +115,16 @@ function apply(s: Statements, w: WriteOp): unknown {
       audit(s, w.ctx, 'key.add', k.kid, { state: k.state });
       return undefined;
     }
-    case 'activateKey':
-      if (!s.keyGet.get(w.kid)) throw new Error(`EXO_ERR_STORE_NOT_FOUND: no key ${w.kid}`);
+    case 'activateKey': {
+      const found = s.keyGet.get(w.kid) as { state: string } | undefined;
+      if (!found) throw new Error(`EXO_ERR_STORE_NOT_FOUND: no key ${w.kid}`);
+      // Keys never go back from retired (as in the etcd store): a stale rotation must not revive an old key.
+      if (found.state === 'retired') return undefined;
       s.keyRetireActive.run(w.at, w.kid);
       s.keyActivate.run(w.at, w.kid);
       audit(s, w.ctx, 'key.activate', w.kid, {});
       return undefined;
+    }
     case 'deleteKey': {
       const n = s.keyDelete.run(w.kid).changes;
       if (n > 0) audit(s, w.ctx, 'key.delete', w.kid, {});
@@ -244,7 +248,7 @@ export function prepare(db: Db) {
     tokenFind: db.prepare('SELECT * FROM tokens WHERE hash = ?'),
     tokenDelete: db.prepare('DELETE FROM tokens WHERE principal = ?'),
     keyList: db.prepare('SELECT * FROM signing_keys ORDER BY created_at, kid'),
-    keyGet: db.prepare('SELECT kid FROM signing_keys WHERE kid = ?'),
+    keyGet: db.prepare('SELECT kid, state FROM signing_keys WHERE kid = ?'),
     keyAdd: db.prepare(
       'INSERT INTO signing_keys (kid, state, public_jwk, sealed_private_key, created_at, activated_at, retired_at, last_grant_exp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     ),
