@@ -7,7 +7,7 @@
  * @module
  */
 import { BpfError, BpfErrorCode } from './errors.ts';
-import type { Insn, Program } from './insn.ts';
+import { fold, type Insn, type Program } from './insn.ts';
 import { verifyProgram } from './verifier.ts';
 
 /**
@@ -125,32 +125,6 @@ function withAtom(alts: readonly Conj[], atom: Atom | undefined): Conj[] {
     if (n) out.push(n);
   }
   return union(out, []);
-}
-
-function fold(op: number, a: number, b: number): number | undefined {
-  switch (op) {
-    case 0x00:
-      return (a + b) >>> 0;
-    case 0x10:
-      return (a - b) >>> 0;
-    case 0x20:
-      return Math.imul(a, b) >>> 0;
-    case 0x30:
-      return b === 0 ? undefined : Math.floor(a / b) >>> 0;
-    case 0x90:
-      return b === 0 ? undefined : (a % b) >>> 0;
-    case 0x40:
-      return (a | b) >>> 0;
-    case 0x50:
-      return (a & b) >>> 0;
-    case 0xa0:
-      return (a ^ b) >>> 0;
-    case 0x60:
-      return b < 32 ? (a << b) >>> 0 : 0;
-    case 0x70:
-      return b < 32 ? a >>> b : 0;
-  }
-  return undefined;
 }
 
 function loadAt(x: Val, k: number, size: 1 | 2 | 4): Val {

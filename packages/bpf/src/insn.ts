@@ -160,3 +160,33 @@ export function insnFieldError(insn: unknown): string | undefined {
 function isUint(v: unknown, max: number): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
 }
+
+/**
+ * Folds an ALU operation (op = code & 0xf0) on two constants as the BPF machine computes it: unsigned 32-bit,
+ * shifts by 32 or more give 0 (libpcap). Undefined for division or modulus by zero and for NEG.
+ */
+export function fold(op: number, a: number, b: number): number | undefined {
+  switch (op) {
+    case 0x00:
+      return (a + b) >>> 0;
+    case 0x10:
+      return (a - b) >>> 0;
+    case 0x20:
+      return Math.imul(a, b) >>> 0;
+    case 0x30:
+      return b === 0 ? undefined : Math.floor(a / b) >>> 0;
+    case 0x90:
+      return b === 0 ? undefined : (a % b) >>> 0;
+    case 0x40:
+      return (a | b) >>> 0;
+    case 0x50:
+      return (a & b) >>> 0;
+    case 0xa0:
+      return (a ^ b) >>> 0;
+    case 0x60:
+      return b < 32 ? (a << b) >>> 0 : 0;
+    case 0x70:
+      return b < 32 ? a >>> b : 0;
+  }
+  return undefined;
+}

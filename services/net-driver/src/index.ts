@@ -24,6 +24,7 @@ export type {
   NetDevice,
   RxSink,
 } from './driver/net-device.ts';
+export { zeroCounters } from './driver/net-device.ts';
 export { PcapTapDevice } from './driver/pcap-tap.ts';
 export { Rtl8169Driver, type Rtl8169DriverOptions } from './driver/r8169.ts';
 export { DeviceWrapper } from './driver/wrapper.ts';

@@ -10,6 +10,7 @@ import {
   ADD,
   ALU,
   B,
+  fold,
   H,
   IMM,
   IND,
@@ -441,33 +442,6 @@ export const ALU_OPS: Record<string, number> = {
 
 export function constArth(v: number, first: number | undefined = v >>> 0): Arth {
   return { kind: 'const', v: v >>> 0, checks: TRUE, first };
-}
-
-/** Folds two constants as the BPF machine would (the caller rules out division by a literal zero). */
-function fold(op: number, a: number, b: number): number | undefined {
-  switch (op) {
-    case 0x00:
-      return (a + b) >>> 0;
-    case 0x10:
-      return (a - b) >>> 0;
-    case 0x20:
-      return Math.imul(a, b) >>> 0;
-    case 0x30:
-      return b === 0 ? undefined : Math.floor(a / b) >>> 0;
-    case 0x90:
-      return b === 0 ? undefined : (a % b) >>> 0;
-    case 0x40:
-      return (a | b) >>> 0;
-    case 0x50:
-      return (a & b) >>> 0;
-    case 0xa0:
-      return (a ^ b) >>> 0;
-    case 0x60:
-      return b < 32 ? (a << b) >>> 0 : 0;
-    case 0x70:
-      return b < 32 ? a >>> b : 0;
-  }
-  return undefined;
 }
 
 /**

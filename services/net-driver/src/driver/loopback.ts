@@ -1,25 +1,13 @@
 import { NicError } from '../errors.ts';
-import type { DeviceCapabilities, DeviceCounters, DeviceEvent, LinkState, NetDevice, RxSink } from './net-device.ts';
-
-/** A counters record with every field zero. */
-export function zeroCounters(): DeviceCounters {
-  return {
-    rxPackets: 0,
-    rxBytes: 0,
-    rxErrors: 0,
-    rxCrcErrors: 0,
-    rxLengthErrors: 0,
-    rxMissed: 0,
-    rxMulticast: 0,
-    rxNoBufferEvents: 0,
-    txPackets: 0,
-    txBytes: 0,
-    txErrors: 0,
-    txDropped: 0,
-    linkChanges: 0,
-    resets: 0,
-  };
-}
+import {
+  type DeviceCapabilities,
+  type DeviceCounters,
+  type DeviceEvent,
+  type LinkState,
+  type NetDevice,
+  type RxSink,
+  zeroCounters,
+} from './net-device.ts';
 
 /**
  * A software device whose transmitted frames come back as received frames (smoltcp's Loopback): the layers

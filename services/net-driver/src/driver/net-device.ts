@@ -63,6 +63,26 @@ export interface DeviceCounters {
   resets: number;
 }
 
+/** A counters record with every field zero (what a device starts with). */
+export function zeroCounters(): DeviceCounters {
+  return {
+    rxPackets: 0,
+    rxBytes: 0,
+    rxErrors: 0,
+    rxCrcErrors: 0,
+    rxLengthErrors: 0,
+    rxMissed: 0,
+    rxMulticast: 0,
+    rxNoBufferEvents: 0,
+    txPackets: 0,
+    txBytes: 0,
+    txErrors: 0,
+    txDropped: 0,
+    linkChanges: 0,
+    resets: 0,
+  };
+}
+
 /** Events a device reports to its user (from its interrupt handler). */
 export type DeviceEvent = 'rx' | 'tx' | 'link' | 'reset';
 

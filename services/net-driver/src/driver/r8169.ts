@@ -19,7 +19,15 @@ import type { PhysicalMemory } from '../nic/physical-memory.ts';
 import * as R from '../nic/registers.ts';
 import { TALLY_LAYOUT, type TallyCounters } from '../nic/rtl8169.ts';
 import type { InterruptLine } from './interrupt-line.ts';
-import type { DeviceCapabilities, DeviceCounters, DeviceEvent, LinkState, NetDevice, RxSink } from './net-device.ts';
+import {
+  type DeviceCapabilities,
+  type DeviceCounters,
+  type DeviceEvent,
+  type LinkState,
+  type NetDevice,
+  type RxSink,
+  zeroCounters,
+} from './net-device.ts';
 
 /** Options of {@link Rtl8169Driver}. */
 export interface Rtl8169DriverOptions {
@@ -56,25 +64,6 @@ function checkRingSize(what: string, n: number | undefined, dflt: number): numbe
     throw new NicError('EXO_ERR_NIC_CONFIG', `expected ${what} between 2 and 1024 descriptors, got ${v}`);
   }
   return v;
-}
-
-function emptyCounters(): DeviceCounters {
-  return {
-    rxPackets: 0,
-    rxBytes: 0,
-    rxErrors: 0,
-    rxCrcErrors: 0,
-    rxLengthErrors: 0,
-    rxMissed: 0,
-    rxMulticast: 0,
-    rxNoBufferEvents: 0,
-    txPackets: 0,
-    txBytes: 0,
-    txErrors: 0,
-    txDropped: 0,
-    linkChanges: 0,
-    resets: 0,
-  };
 }
 
 /**
@@ -121,7 +110,7 @@ export class Rtl8169Driver implements NetDevice {
   private napiScheduled = false;
   /** MPC at the last read. */
   private lastMpc = 0;
-  private readonly stats: DeviceCounters = emptyCounters();
+  private readonly stats: DeviceCounters = zeroCounters();
   private mac = new Uint8Array(6);
   private eventHandler: ((event: DeviceEvent) => void) | null = null;
   private rxMode: { promiscuous: boolean; allMulticast: boolean; mar: Uint8Array } = {
