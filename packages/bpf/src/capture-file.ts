@@ -1,6 +1,8 @@
 /**
- * Reader for classic libpcap capture files (microsecond and nanosecond, either byte order), as used by
- * `exonet bpf run --pcap`. pcapng is recognised only to say it is not supported.
+ * Reader for capture files as libpcap reads them, used by `exonet bpf run --pcap`: classic pcap
+ * (microsecond and nanosecond, either byte order) and pcapng (sections of either byte order; enhanced,
+ * simple and obsolete packet blocks; other blocks skipped). Like libpcap, a pcapng file whose interfaces
+ * have different link types is refused: a filter is compiled for one link type.
  * @module
  */
 import { BpfError, BpfErrorCode } from './errors.ts';
@@ -34,7 +36,7 @@ export function readCaptureFile(bytes: Uint8Array): CaptureFile {
   let little: boolean;
   if (magicBE === 0xa1b2c3d4 || magicBE === 0xa1b23c4d) little = false;
   else if (magicBE === 0xd4c3b2a1 || magicBE === 0x4d3cb2a1) little = true;
-  else if (magicBE === 0x0a0d0d0a) throw bad('pcapng files are not supported; convert with "editcap -F pcap"');
+  else if (magicBE === 0x0a0d0d0a) return readPcapng(bytes, view);
   else throw bad(`unknown magic number 0x${magicBE.toString(16)}`);
   const snaplen = view.getUint32(16, little);
   const linktype = view.getUint32(20, little) & 0x0fffffff;
@@ -48,6 +50,84 @@ export function readCaptureFile(bytes: Uint8Array): CaptureFile {
     if (at + 16 + incl > bytes.length) throw bad(`truncated record data at offset ${at}`);
     packets.push({ data: bytes.subarray(at + 16, at + 16 + incl), wirelen: orig });
     at += 16 + incl;
+  }
+  return { linktype, snaplen, packets };
+}
+
+const SHB = 0x0a0d0d0a;
+const BYTE_ORDER_MAGIC = 0x1a2b3c4d;
+const IDB = 1;
+const OBSOLETE_PB = 2;
+const SPB = 3;
+const EPB = 6;
+
+function pcapngBad(at: number, message: string): BpfError {
+  return bad(`pcapng block at offset ${at}: ${message}`);
+}
+
+/** pcapng (draft-ietf-opsawg-pcapng): a sequence of sections, each a Section Header Block and its blocks. */
+function readPcapng(bytes: Uint8Array, view: DataView): CaptureFile {
+  const packets: CapturedPacket[] = [];
+  let linktype = -1;
+  let snaplen = 0;
+  let little = true;
+  /** Snap lengths of the current section's interfaces (interface ids restart at every section). */
+  let interfaces: number[] = [];
+  let at = 0;
+  while (at < bytes.length) {
+    if (at + 12 > bytes.length) throw pcapngBad(at, 'truncated block header');
+    const type = view.getUint32(at, little);
+    // The block type of a section header reads the same in either byte order.
+    if (type === SHB) {
+      if (at + 28 > bytes.length) throw pcapngBad(at, 'truncated section header');
+      const bom = view.getUint32(at + 8, true);
+      if (bom === BYTE_ORDER_MAGIC) little = true;
+      else if (bom === 0x4d3c2b1a) little = false;
+      else throw pcapngBad(at, `bad byte-order magic 0x${bom.toString(16)}`);
+      const major = view.getUint16(at + 12, little);
+      if (major !== 1) throw pcapngBad(at, `unsupported pcapng major version ${major}`);
+      interfaces = [];
+    }
+    const length = view.getUint32(at + 4, little);
+    if (length < 12 || length % 4 !== 0) throw pcapngBad(at, `bad block length ${length}`);
+    if (length > MAX_RECORD + 64) throw pcapngBad(at, `block claims ${length} bytes`);
+    if (at + length > bytes.length) throw pcapngBad(at, `truncated block (${length} bytes claimed)`);
+    if (view.getUint32(at + length - 4, little) !== length) throw pcapngBad(at, 'trailing block length differs');
+    const bodyEnd = at + length - 4;
+    const blockType = view.getUint32(at, little);
+    if (blockType === IDB) {
+      if (length < 20) throw pcapngBad(at, 'interface description block too short');
+      const lt = view.getUint16(at + 8, little);
+      const snap = view.getUint32(at + 12, little);
+      if (linktype === -1) {
+        linktype = lt;
+        snaplen = snap;
+      } else if (lt !== linktype) {
+        throw pcapngBad(at, `an interface has link type ${lt}, different from the first interface's ${linktype}`);
+      }
+      interfaces.push(snap);
+    } else if (blockType === EPB || blockType === OBSOLETE_PB) {
+      if (length < 32) throw pcapngBad(at, 'packet block too short');
+      const iface = blockType === EPB ? view.getUint32(at + 8, little) : view.getUint16(at + 8, little);
+      if (iface >= interfaces.length) throw pcapngBad(at, `packet names interface ${iface}, not described`);
+      const incl = view.getUint32(at + 20, little);
+      const orig = view.getUint32(at + 24, little);
+      if (incl > MAX_RECORD || at + 28 + incl > bodyEnd) throw pcapngBad(at, `packet claims ${incl} captured bytes`);
+      packets.push({ data: bytes.subarray(at + 28, at + 28 + incl), wirelen: orig });
+    } else if (blockType === SPB) {
+      if (length < 16) throw pcapngBad(at, 'simple packet block too short');
+      if (interfaces.length === 0) throw pcapngBad(at, 'simple packet block before any interface');
+      const orig = view.getUint32(at + 8, little);
+      // The captured length is implied: the original length, cut at the interface's snap length and the block.
+      let incl = Math.min(orig, bodyEnd - (at + 12));
+      if (interfaces[0] > 0) incl = Math.min(incl, interfaces[0]);
+      packets.push({ data: bytes.subarray(at + 12, at + 12 + incl), wirelen: orig });
+    }
+    at += length;
+  }
+  if (linktype === -1) {
+    if (packets.length) throw bad('pcapng file has packets but no interface description');
+    linktype = 1;
   }
   return { linktype, snaplen, packets };
 }

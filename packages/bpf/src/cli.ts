@@ -97,7 +97,7 @@ export function registerCommands(program: Command, io: CliIo = processIo): void 
   bpf
     .command('run')
     .description('run a filter over a pcap file: one line per packet, the return value in decimal')
-    .requiredOption('--pcap <file>', 'classic pcap capture file (Ethernet)')
+    .requiredOption('--pcap <file>', 'capture file: pcap or pcapng (Ethernet for expressions)')
     .option('--program <file>', 'program file (tcpdump -dd/-ddd text) instead of an expression')
     .option('--engine <engine>', 'interpreter or compiled', 'compiled')
     .argument('[expr...]', 'a pcap-filter expression, when --program is not given')
@@ -113,8 +113,13 @@ export function registerCommands(program: Command, io: CliIo = processIo): void 
       const v = verifyProgram(p);
       if (!v.ok) throw new BpfError(BpfErrorCode.VERIFY, `program rejected: ${v.message} (rule ${v.rule})`);
       const capture = readCaptureFile(readFile(opts.pcap));
-      if (capture.linktype !== 1) {
-        throw new BpfError(BpfErrorCode.ARGUMENT, `pcap file: link type ${capture.linktype} is not Ethernet (1)`);
+      // An expression is compiled for Ethernet (as libpcap compiles for the file's link type); a program
+      // file runs on the captured bytes whatever they are.
+      if (capture.linktype !== 1 && !opts.program) {
+        throw new BpfError(
+          BpfErrorCode.ARGUMENT,
+          `pcap file: link type ${capture.linktype} is not Ethernet (1); expressions compile for Ethernet only (give --program FILE)`,
+        );
       }
       const run =
         opts.engine === 'compiled'

@@ -133,6 +133,19 @@ describe('exonet bpf run', () => {
     expect((await exonet('bpf', 'run', '--pcap', f, 'ether[3] = 0')).out).toBe('0\n');
   });
 
+  it('runs a program file over a capture of any link type; an expression only over Ethernet', async () => {
+    const raw = [{ data: Uint8Array.from([0x45, 0, 0, 20]), wirelen: 20 }];
+    const f = join(dir, 'raw-ip.pcap');
+    writeFileSync(f, writeCaptureFile(raw, 101));
+    const progFile = join(dir, 'first-byte.ddd');
+    // ldb [0]; ret a
+    writeFileSync(progFile, '2\n48 0 0 0\n22 0 0 0\n');
+    expect((await exonet('bpf', 'run', '--pcap', f, '--program', progFile)).out).toBe('69\n');
+    const r = await exonet('bpf', 'run', '--pcap', f, 'ip');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/link type 101 is not Ethernet/);
+  });
+
   it.each([
     ['a bad engine', ['--engine', 'jit', 'ip'], /--engine/],
     ['no filter', [], /--program FILE or an expression/],
