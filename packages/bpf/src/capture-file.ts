@@ -11,6 +11,8 @@ import { BpfError, BpfErrorCode } from './errors.ts';
 export interface CapturedPacket {
   readonly data: Uint8Array;
   readonly wirelen: number;
+  /** Capture time in microseconds since the epoch (set by the reader; writers use a made-up clock if absent). */
+  readonly timestampMicros?: number;
 }
 
 export interface CaptureFile {
@@ -38,6 +40,7 @@ export function readCaptureFile(bytes: Uint8Array): CaptureFile {
   else if (magicBE === 0xd4c3b2a1 || magicBE === 0x4d3cb2a1) little = true;
   else if (magicBE === 0x0a0d0d0a) return readPcapng(bytes, view);
   else throw bad(`unknown magic number 0x${magicBE.toString(16)}`);
+  const nano = magicBE === 0xa1b23c4d || magicBE === 0x4d3cb2a1;
   const snaplen = view.getUint32(16, little);
   const linktype = view.getUint32(20, little) & 0x0fffffff;
   const packets: CapturedPacket[] = [];
@@ -48,7 +51,10 @@ export function readCaptureFile(bytes: Uint8Array): CaptureFile {
     const orig = view.getUint32(at + 12, little);
     if (incl > MAX_RECORD) throw bad(`record at offset ${at} claims ${incl} captured bytes`);
     if (at + 16 + incl > bytes.length) throw bad(`truncated record data at offset ${at}`);
-    packets.push({ data: bytes.subarray(at + 16, at + 16 + incl), wirelen: orig });
+    const sec = view.getUint32(at, little);
+    const frac = view.getUint32(at + 4, little);
+    const timestampMicros = sec * 1e6 + (nano ? Math.floor(frac / 1000) : frac);
+    packets.push({ data: bytes.subarray(at + 16, at + 16 + incl), wirelen: orig, timestampMicros });
     at += 16 + incl;
   }
   return { linktype, snaplen, packets };
@@ -65,14 +71,53 @@ function pcapngBad(at: number, message: string): BpfError {
   return bad(`pcapng block at offset ${at}: ${message}`);
 }
 
+/** What a packet block needs from its interface. */
+interface PcapngInterface {
+  readonly snaplen: number;
+  /** Converts a packet block's 64-bit timestamp to microseconds, per the interface's if_tsresol. */
+  readonly toMicros: (ticks: bigint) => number;
+  /** if_tsoffset in microseconds. */
+  readonly offsetMicros: number;
+}
+
+/** Reads an interface description block's options: if_tsresol (9) and if_tsoffset (14). */
+function describeInterface(view: DataView, from: number, end: number, little: boolean, snaplen: number) {
+  // Default resolution: microseconds. BigInt, because nanoseconds since 1970 exceed 2^53.
+  let toMicros = (ticks: bigint): number => Number(ticks);
+  let offsetMicros = 0;
+  let at = from;
+  while (at + 4 <= end) {
+    const code = view.getUint16(at, little);
+    const len = view.getUint16(at + 2, little);
+    if (code === 0 || at + 4 + len > end) break;
+    if (code === 9 && len >= 1) {
+      const r = view.getUint8(at + 4);
+      // The high bit picks a power of two, else a power of ten; the rest is the negative exponent.
+      const exp = BigInt(r & 0x7f);
+      if (r & 0x80) toMicros = (t) => Number((t * 1_000_000n) >> exp);
+      else if (exp >= 6n) {
+        const div = 10n ** (exp - 6n);
+        toMicros = (t) => Number(t / div);
+      } else {
+        const mul = 10n ** (6n - exp);
+        toMicros = (t) => Number(t * mul);
+      }
+    } else if (code === 14 && len >= 8) {
+      offsetMicros = Number(view.getBigInt64(at + 4, little)) * 1e6;
+    }
+    at += 4 + ((len + 3) & ~3);
+  }
+  return { snaplen, toMicros, offsetMicros } satisfies PcapngInterface;
+}
+
 /** pcapng (draft-ietf-opsawg-pcapng): a sequence of sections, each a Section Header Block and its blocks. */
 function readPcapng(bytes: Uint8Array, view: DataView): CaptureFile {
   const packets: CapturedPacket[] = [];
   let linktype = -1;
   let snaplen = 0;
   let little = true;
-  /** Snap lengths of the current section's interfaces (interface ids restart at every section). */
-  let interfaces: number[] = [];
+  /** The current section's interfaces (interface ids restart at every section). */
+  let interfaces: PcapngInterface[] = [];
   let at = 0;
   while (at < bytes.length) {
     if (at + 12 > bytes.length) throw pcapngBad(at, 'truncated block header');
@@ -105,7 +150,7 @@ function readPcapng(bytes: Uint8Array, view: DataView): CaptureFile {
       } else if (lt !== linktype) {
         throw pcapngBad(at, `an interface has link type ${lt}, different from the first interface's ${linktype}`);
       }
-      interfaces.push(snap);
+      interfaces.push(describeInterface(view, at + 16, bodyEnd, little, snap));
     } else if (blockType === EPB || blockType === OBSOLETE_PB) {
       if (length < 32) throw pcapngBad(at, 'packet block too short');
       const iface = blockType === EPB ? view.getUint32(at + 8, little) : view.getUint16(at + 8, little);
@@ -113,15 +158,19 @@ function readPcapng(bytes: Uint8Array, view: DataView): CaptureFile {
       const incl = view.getUint32(at + 20, little);
       const orig = view.getUint32(at + 24, little);
       if (incl > MAX_RECORD || at + 28 + incl > bodyEnd) throw pcapngBad(at, `packet claims ${incl} captured bytes`);
-      packets.push({ data: bytes.subarray(at + 28, at + 28 + incl), wirelen: orig });
+      const ifc = interfaces[iface]!;
+      const ticks = (BigInt(view.getUint32(at + 12, little)) << 32n) | BigInt(view.getUint32(at + 16, little));
+      const timestampMicros = ifc.toMicros(ticks) + ifc.offsetMicros;
+      packets.push({ data: bytes.subarray(at + 28, at + 28 + incl), wirelen: orig, timestampMicros });
     } else if (blockType === SPB) {
       if (length < 16) throw pcapngBad(at, 'simple packet block too short');
       if (interfaces.length === 0) throw pcapngBad(at, 'simple packet block before any interface');
       const orig = view.getUint32(at + 8, little);
       // The captured length is implied: the original length, cut at the interface's snap length and the block.
       let incl = Math.min(orig, bodyEnd - (at + 12));
-      if (interfaces[0] > 0) incl = Math.min(incl, interfaces[0]);
-      packets.push({ data: bytes.subarray(at + 12, at + 12 + incl), wirelen: orig });
+      if (interfaces[0]!.snaplen > 0) incl = Math.min(incl, interfaces[0]!.snaplen);
+      // A simple packet block has no timestamp; libpcap reports 0.
+      packets.push({ data: bytes.subarray(at + 12, at + 12 + incl), wirelen: orig, timestampMicros: 0 });
     }
     at += length;
   }
@@ -144,8 +193,9 @@ export function writeCaptureFile(packets: readonly CapturedPacket[], linktype = 
   view.setUint32(20, linktype, true);
   let at = 24;
   packets.forEach((p, i) => {
-    view.setUint32(at, 1_700_000_000 + i, true);
-    view.setUint32(at + 4, 0, true);
+    const t = p.timestampMicros ?? (1_700_000_000 + i) * 1e6;
+    view.setUint32(at, Math.floor(t / 1e6), true);
+    view.setUint32(at + 4, t % 1e6, true);
     view.setUint32(at + 8, p.data.length, true);
     view.setUint32(at + 12, p.wirelen, true);
     out.set(p.data, at + 16);

@@ -61,12 +61,18 @@ class PcapngWriter {
     return this;
   }
 
-  iface(linktype: number, snaplen: number): this {
+  /** An interface; `tsresol` is the raw if_tsresol option byte, if any. */
+  iface(linktype: number, snaplen: number, tsresol?: number): this {
     this.block(
       1,
-      this.body(8, (v) => {
+      this.body(tsresol === undefined ? 8 : 20, (v) => {
         v.setUint16(0, linktype, this.little);
         v.setUint32(4, snaplen, this.little);
+        if (tsresol !== undefined) {
+          v.setUint16(8, 9, this.little);
+          v.setUint16(10, 1, this.little);
+          v.setUint8(12, tsresol);
+        }
       }),
     );
     return this;
@@ -81,7 +87,7 @@ class PcapngWriter {
     return this;
   }
 
-  packet(f: Frame, kind: Kind, iface = 0): this {
+  packet(f: Frame, kind: Kind, iface = 0, ticks = 0x5f5e1_00002000n): this {
     const n = f.data.length;
     if (kind === 'spb') {
       this.block(
@@ -99,8 +105,8 @@ class PcapngWriter {
       this.body(20 + ((n + 3) & ~3) + opts.length, (v, b) => {
         if (kind === 'epb') v.setUint32(0, iface, this.little);
         else v.setUint16(0, iface, this.little);
-        v.setUint32(4, 0x5f5e1, this.little);
-        v.setUint32(8, 0x2000, this.little);
+        v.setUint32(4, Number(ticks >> 32n), this.little);
+        v.setUint32(8, Number(ticks & 0xffffffffn), this.little);
         v.setUint32(12, n, this.little);
         v.setUint32(16, f.wirelen, this.little);
         b.set(f.data, 20);
@@ -178,6 +184,23 @@ describe('pcapng capture files', () => {
       ).toEqual(theirs);
       expect(theirs.length, expr).toBeGreaterThan(0);
     }
+  });
+
+  it("turns timestamps into microseconds by each interface's resolution", () => {
+    const ns = 1_700_000_000_123_456_789n;
+    const file = new PcapngWriter()
+      .section(false)
+      .iface(1, 0)
+      .iface(1, 0, 9)
+      .iface(1, 0, 0x80 | 20)
+      .packet(frames[0]!, 'epb', 0, 1_700_000_000_000_001n)
+      .packet(frames[0]!, 'epb', 1, ns)
+      .packet(frames[0]!, 'epb', 2, 3n << 20n)
+      .packet(frames[0]!, 'spb')
+      .bytes();
+    expect(readCaptureFile(file).packets.map((p) => p.timestampMicros)).toEqual([
+      1_700_000_000_000_001, 1_700_000_000_123_456, 3_000_000, 0,
+    ]);
   });
 
   it('refuses, naming the problem, what libpcap refuses', () => {

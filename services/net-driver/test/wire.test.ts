@@ -100,6 +100,40 @@ describe('pcap files', () => {
     await rx.close();
   });
 
+  it('reads pcapng captures (section, interface and enhanced packet blocks)', () => {
+    const frame = new Uint8Array(60).fill(0xab);
+    const blocks: [number, number][] = [
+      [0x0a0d0d0a, 16],
+      [1, 8],
+      [6, 20 + frame.length],
+    ];
+    const size = blocks.reduce((n, [, body]) => n + 12 + body, 0);
+    const out = new Uint8Array(size);
+    const v = new DataView(out.buffer);
+    let at = 0;
+    for (const [type, body] of blocks) {
+      v.setUint32(at, type, true);
+      v.setUint32(at + 4, 12 + body, true);
+      v.setUint32(at + 8 + body, 12 + body, true);
+      if (type === 0x0a0d0d0a) {
+        v.setUint32(at + 8, 0x1a2b3c4d, true);
+        v.setUint16(at + 12, 1, true);
+      } else if (type === 1) v.setUint16(at + 8, 1, true);
+      else {
+        v.setUint32(at + 16, 7, true); // timestamp low word: 7 µs
+        v.setUint32(at + 20, frame.length, true);
+        v.setUint32(at + 24, frame.length, true);
+        out.set(frame, at + 28);
+      }
+      at += 12 + body;
+    }
+    const r = new PcapReader(out);
+    const rec = r.next();
+    expect(rec?.timestampMicros).toBe(7);
+    expect(rec?.data).toEqual(frame);
+    expect(r.next()).toBeNull();
+  });
+
   it('reads both byte orders and nanosecond captures', () => {
     for (const [le, magic] of [
       [true, 0xa1b2c3d4],

@@ -1,10 +1,10 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { type CapturedPacket, type CaptureFile, readCaptureFile } from '@exonet/bpf';
 import { WireError } from '../errors.ts';
 
 /** LINKTYPE_ETHERNET. */
 export const LINKTYPE_ETHERNET = 1;
 const MAGIC_USEC = 0xa1b2c3d4;
-const MAGIC_NSEC = 0xa1b23c4d;
 const GLOBAL_HEADER = 24;
 const RECORD_HEADER = 16;
 /** Largest captured length we accept in a record (tcpdump's MAXIMUM_SNAPLEN). */
@@ -21,58 +21,46 @@ export interface PcapRecord {
 }
 
 /**
- * Reads a classic pcap file (either byte order, microsecond or nanosecond timestamps) of Ethernet frames.
- * Malformed input is an EXO_ERR_WIRE_PCAP error naming what and where, never a crash.
+ * Reads a capture file of Ethernet frames: classic pcap (either byte order, microsecond or nanosecond
+ * timestamps) or pcapng, parsed by @exonet/bpf's reader (the one `exonet bpf run` uses, checked against
+ * tcpdump). Malformed input is an EXO_ERR_WIRE_PCAP error naming what and where, never a crash.
  */
 export class PcapReader {
-  private readonly view: DataView;
-  private readonly le: boolean;
-  private readonly nano: boolean;
-  private offset = GLOBAL_HEADER;
+  private readonly packets: readonly CapturedPacket[];
+  private index = 0;
   readonly linkType: number;
   readonly snapLength: number;
 
-  constructor(private readonly bytes: Uint8Array) {
+  constructor(bytes: Uint8Array) {
     if (!(bytes instanceof Uint8Array) || bytes.length < GLOBAL_HEADER) {
       throw new WireError('EXO_ERR_WIRE_PCAP', `expected a pcap file of at least 24 bytes, got ${bytes?.length ?? 0}`);
     }
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const le = this.view.getUint32(0, true);
-    const be = this.view.getUint32(0, false);
-    if (le === MAGIC_USEC || le === MAGIC_NSEC) this.le = true;
-    else if (be === MAGIC_USEC || be === MAGIC_NSEC) this.le = false;
-    else throw new WireError('EXO_ERR_WIRE_PCAP', `not a pcap file: magic 0x${le.toString(16).padStart(8, '0')}`);
-    this.nano = (this.le ? le : be) === MAGIC_NSEC;
-    const major = this.view.getUint16(4, this.le);
-    if (major !== 2) throw new WireError('EXO_ERR_WIRE_PCAP', `expected pcap version 2.x, got ${major}`);
-    this.snapLength = this.view.getUint32(16, this.le);
-    this.linkType = this.view.getUint32(20, this.le) & 0x0fffffff;
+    let file: CaptureFile;
+    try {
+      file = readCaptureFile(bytes);
+    } catch (err) {
+      throw new WireError('EXO_ERR_WIRE_PCAP', err instanceof Error ? err.message : String(err), { cause: err });
+    }
+    this.linkType = file.linktype;
+    this.snapLength = file.snaplen;
     if (this.linkType !== LINKTYPE_ETHERNET) {
       throw new WireError('EXO_ERR_WIRE_PCAP', `expected link type 1 (Ethernet), got ${this.linkType}`);
     }
+    const big = file.packets.find((p) => p.data.length > MAX_RECORD);
+    if (big)
+      throw new WireError('EXO_ERR_WIRE_PCAP', `a record claims ${big.data.length} bytes (at most ${MAX_RECORD})`);
+    this.packets = file.packets;
   }
 
   /** The next record, or null at the end of the file. */
   next(): PcapRecord | null {
-    const off = this.offset;
-    if (off === this.bytes.length) return null;
-    if (off + RECORD_HEADER > this.bytes.length) {
-      throw new WireError('EXO_ERR_WIRE_PCAP', `truncated record header at offset ${off}`);
-    }
-    const v = this.view;
-    const sec = v.getUint32(off, this.le);
-    const frac = v.getUint32(off + 4, this.le);
-    const incl = v.getUint32(off + 8, this.le);
-    const orig = v.getUint32(off + 12, this.le);
-    if (incl > MAX_RECORD) throw new WireError('EXO_ERR_WIRE_PCAP', `record at offset ${off} claims ${incl} bytes`);
-    if (off + RECORD_HEADER + incl > this.bytes.length) {
-      throw new WireError('EXO_ERR_WIRE_PCAP', `truncated record at offset ${off}: ${incl} bytes claimed`);
-    }
-    this.offset = off + RECORD_HEADER + incl;
+    const p = this.packets[this.index];
+    if (!p) return null;
+    this.index++;
     return {
-      timestampMicros: sec * 1e6 + (this.nano ? Math.floor(frac / 1000) : frac),
-      data: this.bytes.subarray(off + RECORD_HEADER, off + RECORD_HEADER + incl),
-      originalLength: Math.max(orig, incl),
+      timestampMicros: p.timestampMicros ?? 0,
+      data: p.data,
+      originalLength: Math.max(p.wirelen, p.data.length),
     };
   }
 }
