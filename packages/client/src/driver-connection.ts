@@ -1,5 +1,5 @@
 import { type Ed25519KeyPair, generateHolderKey, jwkThumbprint, publicJwk, signChallenge } from '@exonet/grant';
-import { attachChannel, type ChannelHandle, CONTROL_PAYLOAD, type TaskChannel } from '@exonet/ipc';
+import { attachChannel, type ChannelHandle, CONTROL_PAYLOAD, joinChannelGroup, type TaskChannel } from '@exonet/ipc';
 import {
   ChunkReader,
   ChunkWriter,
@@ -36,6 +36,11 @@ export interface ConnectOptions {
   readonly timeoutMs?: number;
   /** Busy-poll this many times before sleeping when idle (throughput over CPU). Default 0. */
   readonly spin?: number;
+  /**
+   * When the driver created the channel in a channel group (several tasks in one event loop), serve it from
+   * the group's one poller in this thread rather than from a wait loop of its own. Default true.
+   */
+  readonly group?: boolean;
 }
 
 /** Transmit outcomes counted by the connection. */
@@ -83,6 +88,14 @@ export class DriverConnection implements FrameLink {
   #closed = false;
   #loop: Promise<void> | undefined;
   #keepAlive: NodeJS.Timeout | undefined;
+  /** Stops the group poller serving this connection (group mode). */
+  #leaveGroup: (() => void) | undefined;
+  #useGroup = true;
+  /** Reused by every receive: the frames of one batch and their pool offsets. */
+  readonly #batch: Uint8Array[] = [];
+  readonly #offsets: number[] = [];
+  /** Per pool frame, the last view handed out (reused while the received length is the same). */
+  #views: (Uint8Array | undefined)[] = [];
 
   private constructor(
     ch: TaskChannel,
@@ -130,6 +143,7 @@ export class DriverConnection implements FrameLink {
       const conn = new DriverConnection(ch, hello, key, jwkThumbprint(jwk), timeoutMs, reader, writer);
       conn.#keepAlive = keepAlive;
       conn.#nextId = 3;
+      conn.#useGroup = options.group ?? true;
       conn.#start();
       return conn;
     } catch (err) {
@@ -244,6 +258,7 @@ export class DriverConnection implements FrameLink {
     for (const p of this.#pending.values())
       p.reject(new DriverRefusal('EXO_ERR_CLIENT_CLOSED', 'the connection closed'));
     this.#pending.clear();
+    this.#leaveGroup?.();
     this.#ch.close();
     await this.#loop;
     clearInterval(this.#keepAlive);
@@ -287,22 +302,37 @@ export class DriverConnection implements FrameLink {
 
   #receive(): number {
     const ch = this.#ch;
-    const batch: Uint8Array[] = [];
-    const offsets: number[] = [];
+    // Nothing is allocated per frame: the batch arrays are reused, and so is each frame's view while the
+    // lengths received in it stay the same (the handler must not keep them: FrameLink says so).
+    const batch = this.#batch;
+    const offsets = this.#offsets;
+    const views = this.#views;
+    const pool = ch.pool;
     for (let off = ch.nextRx(); off >= 0; off = ch.nextRx()) {
+      const index = pool.indexOf(off);
+      if (index < 0) continue; // the driver is trusted, but a bad offset must not throw in the loop
+      const length = ch.rxLength;
+      let view = views[index];
+      if (view === undefined || view.length !== length) {
+        view = pool.frame(off).subarray(0, Math.min(length, pool.frameSize));
+        views[index] = view;
+      }
       offsets.push(off);
-      batch.push(ch.pool.frame(off).subarray(0, ch.rxLength));
+      batch.push(view);
     }
-    if (batch.length > 0) {
+    const n = batch.length;
+    if (n > 0) {
       try {
         this.#handler?.(batch);
       } finally {
         // The frames go straight back to the driver for the next packets.
-        for (const off of offsets) ch.postRx(off);
+        for (let i = 0; i < n; i++) ch.postRx(offsets[i]);
         ch.flush();
+        batch.length = 0;
+        offsets.length = 0;
       }
     }
-    return batch.length;
+    return n;
   }
 
   #control(): number {
@@ -352,18 +382,41 @@ export class DriverConnection implements FrameLink {
     });
   }
 
+  /** The driver closed the channel (or disconnected this task): tell everyone waiting. */
+  #driverClosed(): void {
+    this.#leaveGroup?.();
+    for (const h of this.#eventHandlers) h({ event: 'disconnect', reason: 'the driver closed the channel' });
+    for (const p of this.#pending.values())
+      p.reject(new DriverRefusal('EXO_ERR_CLIENT_CLOSED', 'the driver closed the channel'));
+    this.#pending.clear();
+    clearInterval(this.#keepAlive);
+  }
+
+  /** One turn of the group's poller for this connection: everything the driver left, in one go. */
+  readonly #service = (): void => {
+    if (this.#closed) return;
+    this.#control();
+    this.#receive();
+    this.#reclaim();
+    if (!this.#ch.connected) this.#driverClosed();
+  };
+
   #start(): void {
     if (this.#running) return;
     this.#running = true;
+    const member = this.#ch.group;
+    if (member !== undefined && this.#useGroup) {
+      // The driver marks this channel in its group's bitmap whenever it leaves something: the thread's one
+      // poller calls #service then, so a thousand connections cost one wait, not a thousand.
+      this.#leaveGroup = joinChannelGroup(member.group).add(member.member, this.#service);
+      this.#running = false;
+      return;
+    }
     this.#loop = (async () => {
       while (!this.#closed) {
         const work = this.#control() + this.#receive() + this.#reclaim();
         if (!this.#ch.connected) {
-          for (const h of this.#eventHandlers) h({ event: 'disconnect', reason: 'the driver closed the channel' });
-          for (const p of this.#pending.values())
-            p.reject(new DriverRefusal('EXO_ERR_CLIENT_CLOSED', 'the driver closed the channel'));
-          this.#pending.clear();
-          clearInterval(this.#keepAlive);
+          this.#driverClosed();
           break;
         }
         if (work === 0) await this.#ch.work(50);

@@ -1,3 +1,4 @@
+import type { DriverChannelGroup } from './channel-group.ts';
 import { check, IpcError } from './errors.ts';
 import {
   ChannelHeader,
@@ -44,6 +45,12 @@ export interface ChannelOptions {
   readonly name?: string;
   /** Told once when the task is disconnected, with the reason. */
   readonly onDisconnect?: (reason: string) => void;
+  /**
+   * The group whose one doorbell wakes the task side (several tasks in one event loop): the channel takes a
+   * member index, its handle carries the membership, and every publish towards the task marks it pending
+   * in the group instead of ringing a bell of its own. Same transport as the channel.
+   */
+  readonly group?: DriverChannelGroup;
 }
 
 /** Who holds a frame, as the driver's private table says (never as anything in shared memory says). */
@@ -117,12 +124,23 @@ export class DriverChannel {
   private readonly onDisconnect?: (reason: string) => void;
   private unmapped = false;
   private nameUnlinked = false;
+  /** The task's "posted" flag (ChannelHeader.TASK_POSTED). */
+  private readonly posted: Int32Array;
+  private readonly group: DriverChannelGroup | undefined;
+  /** This channel's member index in {@link group}, or -1. */
+  readonly member: number;
 
   /** Use {@link createChannel}. */
   constructor(segment: Segment, layout: ChannelLayout, options: ChannelOptions) {
     this.segment = segment;
     this.layout = layout;
-    this.handle = segment.handle;
+    this.group = options.group;
+    this.member = this.group === undefined ? -1 : this.group.join();
+    this.handle =
+      this.group === undefined
+        ? segment.handle
+        : { ...segment.handle, group: { group: this.group.handle, member: this.member } };
+    this.posted = new Int32Array(segment.buffer, ChannelHeader.TASK_POSTED, 1);
     this.pool = new PacketPool(segment.buffer, layout.poolOffset, layout.frameSize, layout.frameCount);
     this.spin = options.spin ?? 0;
     this.rings = openRings(segment, layout, 'driver', this.spin);
@@ -328,10 +346,25 @@ export class DriverChannel {
     // keeps rings sized to the pool from ever overflowing.
     this.rxFree.release();
     this.txActive.release();
+    const toTask = this.group !== undefined && (this.rxActive.staged > 0 || this.txFree.staged > 0);
     this.rxActive.publish();
     this.txFree.publish();
+    // After publishing (docs/ipc-layout.md, "Channel group"): the task's poller either sees the bit or sleeps
+    // with its flag armed, which post() reads.
+    if (toTask) this.group!.post(this.member);
     this.checkCorrupt(this.rxActive);
     this.checkCorrupt(this.txFree);
+  }
+
+  /**
+   * True if the task announced work since the last call (its "posted" flag), clearing the flag first: whatever
+   * the task publishes afterwards sets it again, so calling this before draining its rings misses nothing. A
+   * task that never sets the flag (an older peer) is still served by the caller's periodic full sweep.
+   */
+  takePosted(): boolean {
+    if (this.unmapped || Atomics.load(this.posted, 0) === 0) return false;
+    Atomics.store(this.posted, 0, 0);
+    return true;
   }
 
   /** The next control request (copied out), or undefined. A malformed one is counted and skipped. */
@@ -352,6 +385,7 @@ export class DriverChannel {
   respond(message: ControlMessage): boolean {
     if (this.disconnectReason !== '') return false;
     const ok = writeControl(this.ctlResponse, message);
+    if (ok && this.group !== undefined) this.group.post(this.member);
     this.checkCorrupt(this.ctlResponse);
     return ok;
   }
@@ -410,6 +444,7 @@ export class DriverChannel {
     if (!this.unmapped) {
       Atomics.store(this.state, 0, ChannelState.DRIVER_CLOSED);
       this.rxActive.wakePeer();
+      this.group?.post(this.member);
     }
     for (let i = 0; i < this.owner.length; i++) {
       if (this.owner[i] === FrameOwner.TASK) this.move(i, FrameOwner.TASK, FrameOwner.RECLAIMED);
@@ -493,6 +528,7 @@ export class DriverChannel {
     }
     if (this.unmapped) return;
     this.unmapped = true;
+    this.group?.leave(this.member);
     this.unlinkName();
     this.segment.unmap();
   }

@@ -125,6 +125,11 @@ export const ChannelHeader = {
   DRIVER_BELL: 36,
   /** i32 bell every wait of the task side sleeps on. */
   TASK_BELL: 40,
+  /**
+   * i32 "task posted" flag: the task stores 1 after it published on tx_active or ctl_request (or closed); the
+   * driver swaps it to 0 before draining those rings, so it visits only the tasks that posted something.
+   */
+  TASK_POSTED: 44,
   /** Ring table: {@link RING_COUNT} entries of 16 bytes: u32 offset, u32 capacity, u32 slot size, u32 0. */
   RING_TABLE: 64,
   /** Size of one ring table entry. */

@@ -1,3 +1,4 @@
+import type { GroupMembership } from './channel-group.ts';
 import { atomicsDoorbell, type Doorbell } from './doorbell.ts';
 import { IpcError } from './errors.ts';
 import {
@@ -24,8 +25,8 @@ import { futexDoorbell, SharedMemory } from './shm.ts';
  * or put it in workerData), or the POSIX shared memory name for another process (pass it as an argument).
  */
 export type ChannelHandle =
-  | { readonly transport: 'thread'; readonly buffer: SharedArrayBuffer }
-  | { readonly transport: 'process'; readonly name: string };
+  | { readonly transport: 'thread'; readonly buffer: SharedArrayBuffer; readonly group?: GroupMembership }
+  | { readonly transport: 'process'; readonly name: string; readonly group?: GroupMembership };
 
 /** The memory of a channel and how to sleep on it. */
 export interface Segment {

@@ -1,3 +1,4 @@
+import { type GroupMembership, joinChannelGroup, type TaskChannelGroup } from './channel-group.ts';
 import { check, IpcError } from './errors.ts';
 import { ChannelHeader, type ChannelLayout, ChannelState, Descriptor, RingId } from './layout.ts';
 import { PacketPool } from './pool.ts';
@@ -35,6 +36,8 @@ export class TaskChannel {
   readonly layout: ChannelLayout;
   /** Length of the frame last returned by {@link nextRx}. */
   rxLength = 0;
+  /** The channel's group membership when the driver created it in a group (joinChannelGroup serves it). */
+  readonly group: GroupMembership | undefined;
   /** Tag of the frame last returned by {@link nextRx} or {@link nextCompletion}. */
   tag = 0;
   /** Status of the frame last returned by {@link nextRx} or {@link nextCompletion}. */
@@ -50,6 +53,11 @@ export class TaskChannel {
   private readonly ctlRequest: RingProducer;
   private readonly ctlResponse: RingConsumer;
   private readonly state: Int32Array;
+  /** The "posted" flag (ChannelHeader.TASK_POSTED) the driver looks at to find tasks with work. */
+  private readonly posted: Int32Array;
+  /** The group this channel is a member of (it marks itself there for the driver), or undefined. */
+  private readonly groupLink: TaskChannelGroup | undefined;
+  private readonly member: number;
   private readonly one = new Uint32Array(Descriptor.WORDS);
   /** Frames this task holds and does not use: a stack of pool offsets. */
   private readonly freeFrames: Int32Array;
@@ -70,6 +78,13 @@ export class TaskChannel {
     this.ctlRequest = this.rings.producers[RingId.CTL_REQUEST]!;
     this.ctlResponse = this.rings.consumers[RingId.CTL_RESPONSE]!;
     this.state = new Int32Array(segment.buffer, ChannelHeader.STATE, 1);
+    this.posted = new Int32Array(segment.buffer, ChannelHeader.TASK_POSTED, 1);
+    this.group = segment.handle.group;
+    this.member = this.group?.member ?? -1;
+    if (this.group !== undefined) {
+      this.groupLink = joinChannelGroup(this.group.group);
+      this.groupLink.retain();
+    }
     this.freeFrames = new Int32Array(layout.frameCount);
     for (let i = layout.frameCount - 1; i >= 0; i--) this.freeFrames[this.freeCount++] = this.pool.offsetOf(i);
   }
@@ -132,12 +147,23 @@ export class TaskChannel {
     this.rxActive.release();
     this.txFree.release();
     this.rxFree.publish();
+    const tx = this.txActive.staged > 0;
     this.txActive.publish();
+    // After publishing: the driver clears the flag before draining, so this store is never lost.
+    if (tx) this.announce();
+  }
+
+  /** Tells the driver this task published work: the channel's flag, and its bit in the group if any. */
+  private announce(): void {
+    Atomics.store(this.posted, 0, 1);
+    this.groupLink?.postDriver(this.member);
   }
 
   /** Sends a control request; false if the driver has not drained earlier ones (the ring is full). */
   request(message: ControlMessage): boolean {
-    return writeControl(this.ctlRequest, message);
+    if (!writeControl(this.ctlRequest, message)) return false;
+    this.announce();
+    return true;
   }
 
   /** The next control response (copied out), or undefined. */
@@ -185,7 +211,9 @@ export class TaskChannel {
     if (this.closed) return;
     this.closed = true;
     Atomics.compareExchange(this.state, 0, ChannelState.ATTACHED, ChannelState.TASK_CLOSED);
+    this.announce();
     this.txActive.wakePeer();
+    this.groupLink?.release();
     this.segment.unmap();
   }
 }

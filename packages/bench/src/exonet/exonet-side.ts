@@ -12,7 +12,7 @@ import {
   RevocationSet,
   signGrant,
 } from '@exonet/grant';
-import { spawnWorker } from '@exonet/ipc';
+import { createChannelGroup, type DriverChannelGroup, spawnWorker } from '@exonet/ipc';
 import { createInThreadNic, DEFAULT_MAC, ExokernelCore } from '@exonet/net-driver';
 import type { TaskWorkerData, TaskWorkerMessage } from './task-worker.ts';
 import { UdpFanoutWire } from './udp-wire.ts';
@@ -29,6 +29,11 @@ export interface ExonetSideOptions {
    * every task's control and TX rings once per poll, so a large budget spreads that scan over more frames.
    */
   readonly burst?: number;
+  /**
+   * Whether the tasks of one worker share a channel group (one doorbell and poller for all of them, as any
+   * process hosting many tasks should). Default true; false gives each task its own wait loop.
+   */
+  readonly groups?: boolean;
 }
 
 /** One measurement of the exonet side. */
@@ -96,9 +101,15 @@ export async function openExonetSide(options: ExonetSideOptions): Promise<Exonet
   });
   // Grants: `udp dst port P` compiled once and patched per port (the compiler's output differs only there).
   const template = compileExpression(`udp dst port ${basePort}`);
+  // The tasks of worker w are tasks [w * per, (w + 1) * per): one channel group per worker.
+  const per = Math.ceil(n / workerCount);
+  const groups: DriverChannelGroup[] =
+    options.groups === false
+      ? []
+      : Array.from({ length: workerCount }, () => createChannelGroup({ transport: 'thread', capacity: per }));
   const now = Math.floor(Date.now() / 1000);
   const tasks = ports.map((p, i) => {
-    const { handle } = core.attach({ principal: `bench-${i}`, frameCount });
+    const { handle } = core.attach({ principal: `bench-${i}`, frameCount, group: groups[Math.floor(i / per)] });
     const key = generateHolderKey();
     const program = template.map((insn) => (insn.k === basePort ? { ...insn, k: p } : insn));
     const claims: GrantClaims = {
@@ -135,10 +146,10 @@ export async function openExonetSide(options: ExonetSideOptions): Promise<Exonet
     // The tasks have nothing left to say: end their threads; core.close() then detaches their sessions.
     await Promise.all(workers.map((w) => w.terminate()));
     core.close();
+    for (const g of groups) g.close();
     await nic.close();
   };
   try {
-    const per = Math.ceil(n / workerCount);
     const ready: Promise<void>[] = [];
     for (let w = 0; w < workerCount; w++) {
       const mine = tasks.slice(w * per, (w + 1) * per);

@@ -1,6 +1,6 @@
 import type { Program } from '@exonet/bpf';
 import type { KeySet, RevocationSet } from '@exonet/grant';
-import { type ChannelHandle, createChannel } from '@exonet/ipc';
+import { type ChannelHandle, createChannel, type DriverChannelGroup } from '@exonet/ipc';
 import { TxStatus } from '@exonet/protocol';
 import { extractFlowKey, FlowKey, FlowKeyStatus, formatMac, IpProtocol } from '@exonet/wire';
 import type { NetDevice } from '../driver/net-device.ts';
@@ -53,6 +53,12 @@ export interface AttachRequest {
   readonly transport?: 'thread' | 'process';
   /** Frames in the task's packet pool (default 256). */
   readonly frameCount?: number;
+  /**
+   * The channel group of the event loop that will host this task (@exonet/ipc createChannelGroup, same
+   * transport): the tasks of one worker or process then share one doorbell, and a burst spread over many of
+   * them wakes their poller once instead of once per task.
+   */
+  readonly group?: DriverChannelGroup;
 }
 
 /** Counters of the whole core (monotonic). */
@@ -76,6 +82,13 @@ export interface CoreCounters {
 }
 
 const NONE = -1;
+/** While frames keep arriving, every task's rings are looked at (not only flagged ones) this often, ms. */
+const SWEEP_BUSY_MS = 50;
+/** The same when the receive path is idle, ms. */
+const SWEEP_IDLE_MS = 5;
+/** Frames one task may send per visit: a task that always has more cannot hold the NIC from the others. */
+const TX_PER_VISIT = 64;
+const NO_VISIT = (_member: number): void => {};
 
 /**
  * The exokernel core of one driver: RX demultiplexing into task queues, layered TX filtering on the NIC's own
@@ -123,6 +136,24 @@ export class ExokernelCore implements SessionHost {
   readonly #txUser = new Map<string, InstalledGrant[]>();
   readonly #sessions: (TaskSession | undefined)[];
   readonly #live = new Set<TaskSession>();
+  /** The same tasks as an array, the order the per-poll scan visits them in (from a rotating start). */
+  readonly #liveList: TaskSession[] = [];
+  #scanStart = 0;
+  /** Tasks to visit this poll (they raised their "posted" flag, or still had frames to send). */
+  readonly #visits: TaskSession[] = [];
+  /** Per task: 1 while it still has frames queued that a visit left (NIC full, or its per-visit share used). */
+  readonly #carry: Uint8Array;
+  /** Tasks a visit left frames queued at, visited again next poll. */
+  #carried: TaskSession[] = [];
+  /** Per task: 1 once it is in this poll's visit list. */
+  readonly #inVisit: Uint8Array;
+  /** Tasks attached without a group: their own "posted" flag is looked at on every poll. */
+  readonly #ungrouped: TaskSession[] = [];
+  /** Channel groups in use: members by index, and the visitor their driver pending bits are taken with. */
+  readonly #groups = new Map<
+    DriverChannelGroup,
+    { members: (TaskSession | undefined)[]; count: number; visit: (member: number) => void }
+  >();
   readonly #freeIds: number[] = [];
   #nextId = 0;
   /** Per task: the epoch of the last frame delivered to it, so a frame reaches a task once. */
@@ -140,7 +171,7 @@ export class ExokernelCore implements SessionHost {
   readonly #scratch = new FlowKey();
   #wasSuspended = false;
   #lastTimers = 0;
-  #lastScan = 0;
+  #lastSweep = 0;
   /** The clock and the fail-closed state, read once per poll. */
   #pollNow = 0;
   #suspendedNow = false;
@@ -160,6 +191,8 @@ export class ExokernelCore implements SessionHost {
     this.#stamp = new Float64Array(maxTasks);
     this.#got = new Int32Array(maxTasks);
     this.#isDirty = new Uint8Array(maxTasks);
+    this.#carry = new Uint8Array(maxTasks);
+    this.#inVisit = new Uint8Array(maxTasks);
     this.grants = new GrantTable({
       driverId: options.driverId,
       keys: options.keys,
@@ -203,11 +236,32 @@ export class ExokernelCore implements SessionHost {
       transport: request.transport ?? 'thread',
       frameCount: request.frameCount ?? 256,
       onDisconnect: () => queueMicrotask(() => this.detach(id)),
+      group: request.group,
     });
     const session = new TaskSession(id, request.principal, channel, this.#now());
     this.#sessions[id] = session;
     this.#stamp[id] = 0;
     this.#live.add(session);
+    this.#liveList.push(session);
+    this.#carry[id] = 0;
+    const group = request.group;
+    if (group === undefined) this.#ungrouped.push(session);
+    else {
+      let entry = this.#groups.get(group);
+      if (entry === undefined) {
+        const members: (TaskSession | undefined)[] = new Array(group.capacity).fill(undefined);
+        // The bits are the tasks' word: an index of no member of ours is ignored.
+        const visit = (m: number): void => {
+          const t = members[m];
+          if (t !== undefined) this.#addVisit(t);
+        };
+        entry = { members, count: 0, visit };
+        this.#groups.set(group, entry);
+      }
+      entry.members[channel.member] = session;
+      entry.count++;
+      session.group = group;
+    }
     return { session, handle: channel.handle };
   }
 
@@ -220,6 +274,20 @@ export class ExokernelCore implements SessionHost {
     if (s === undefined) return;
     this.#sessions[id] = undefined;
     this.#live.delete(s);
+    const at = this.#liveList.indexOf(s);
+    if (at >= 0) this.#liveList.splice(at, 1);
+    const u = this.#ungrouped.indexOf(s);
+    if (u >= 0) this.#ungrouped.splice(u, 1);
+    const c = this.#carried.indexOf(s);
+    if (c >= 0) this.#carried.splice(c, 1);
+    this.#carry[id] = 0;
+    if (s.group !== undefined) {
+      const entry = this.#groups.get(s.group);
+      if (entry !== undefined && entry.members[s.channel.member] === s) {
+        entry.members[s.channel.member] = undefined;
+        if (--entry.count === 0) this.#groups.delete(s.group);
+      }
+    }
     this.grants.removeTask(id);
     this.conntrack.removeTask(id);
     this.fragments.removeTask(id);
@@ -241,18 +309,46 @@ export class ExokernelCore implements SessionHost {
     if (now - this.#lastTimers >= 100) work += this.#timers(now);
     const rx = this.device.receive(this.#onFrame, rxBudget);
     work += rx;
-    // Looking at every task's control and TX rings costs about a microsecond a task. While frames keep
-    // arriving (a full RX budget) do it at most every half millisecond, so a thousand idle tasks do not
-    // throttle the receive path; when RX is idle, every turn, so requests and sends wait for nothing.
+    // Looking at a task's control and TX rings costs about a microsecond, too much for a thousand tasks on
+    // every poll. A task raises its "posted" flag after it publishes a request or a frame to send (or closes),
+    // so each poll visits only the flagged tasks (and those a visit left frames queued at); a full sweep of
+    // every task now and then serves peers that do not raise the flag and notices closed channels.
+    // Tasks in a channel group mark themselves in the group's driver pending bitmap instead: a few words for
+    // hundreds of tasks.
     const t = performance.now();
-    if (rx < rxBudget || t - this.#lastScan >= 0.5) {
-      this.#lastScan = t;
-      for (const s of this.#live) {
+    const visits = this.#visits;
+    const sweep = t - this.#lastSweep >= (rx < rxBudget ? SWEEP_IDLE_MS : SWEEP_BUSY_MS);
+    if (sweep) {
+      this.#lastSweep = t;
+      this.#carried = [];
+      const list = this.#liveList;
+      // From a rotating start, so that when the NIC's TX ring runs short no task is always served last.
+      const n = list.length;
+      const start = n > 0 ? this.#scanStart++ % n : 0;
+      for (const entry of this.#groups.keys()) entry.takeDriverPending(NO_VISIT);
+      for (let k = 0; k < n; k++) {
+        const s = list[(start + k) % n];
+        s.channel.takePosted();
+        this.#addVisit(s);
+      }
+    } else {
+      const carried = this.#carried;
+      this.#carried = [];
+      for (let i = 0; i < carried.length; i++) this.#addVisit(carried[i]);
+      for (const [group, entry] of this.#groups) group.takeDriverPending(entry.visit);
+      const ungrouped = this.#ungrouped;
+      for (let i = 0; i < ungrouped.length; i++) if (ungrouped[i].channel.takePosted()) this.#addVisit(ungrouped[i]);
+    }
+    if (visits.length > 0) {
+      for (let i = 0; i < visits.length; i++) {
+        const s = visits[i];
         if (s.channel.connected) work += s.serviceControl(this);
         // The task closed its end (or broke the protocol): everything of it goes now.
         else queueMicrotask(() => this.detach(s.id));
       }
-      work += this.#transmit();
+      work += this.#transmit(visits);
+      for (let i = 0; i < visits.length; i++) this.#inVisit[visits[i].id] = 0;
+      visits.length = 0;
     }
     // Flush only the tasks whose rings got something: with a thousand tasks, flushing (and so touching the
     // shared memory of) every one of them on every poll cost more than the frames themselves.
@@ -345,6 +441,13 @@ export class ExokernelCore implements SessionHost {
     return true;
   }
 
+  /** Adds a task to this poll's visits, once. */
+  #addVisit(s: TaskSession): void {
+    if (this.#inVisit[s.id] === 1) return;
+    this.#inVisit[s.id] = 1;
+    this.#visits.push(s);
+  }
+
   /** Marks a task's rings for the flush at the end of this poll. */
   #touch(s: TaskSession): void {
     if (this.#isDirty[s.id] === 1) return;
@@ -354,7 +457,7 @@ export class ExokernelCore implements SessionHost {
 
   // ---------------------------------------------------------------- transmit
 
-  #transmit(): number {
+  #transmit(visits: readonly TaskSession[]): number {
     const device = this.device;
     let sent = 0;
     let handled = 0;
@@ -362,11 +465,19 @@ export class ExokernelCore implements SessionHost {
     // buffer is held across idle tasks rather than taken and given back for each (poll already dropped the
     // tasks that closed: nextTx returns nothing for a disconnected channel).
     let buf: Uint8Array | null = null;
-    for (const s of this.#live) {
+    for (let i = 0; i < visits.length; i++) {
+      const s = visits[i];
       const ch = s.channel;
-      for (;;) {
+      this.#carry[s.id] = 0;
+      for (let taken = 0; ; taken++) {
         if (buf === null) buf = device.txAcquire();
-        if (buf === null) break;
+        // The NIC is full, or this task had its share of the visit: what it still has waits for the next poll
+        // (its flag was cleared, so remember it here).
+        if (buf === null || taken === TX_PER_VISIT) {
+          if (this.#carry[s.id] === 0) this.#carried.push(s);
+          this.#carry[s.id] = 1;
+          break;
+        }
         const offset = ch.nextTx();
         if (offset < 0) break;
         this.#touch(s);

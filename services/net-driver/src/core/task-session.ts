@@ -1,5 +1,5 @@
 import { createChallenge, jwkThumbprint, verifyHolderProof } from '@exonet/grant';
-import { CONTROL_PAYLOAD, type DriverChannel } from '@exonet/ipc';
+import { CONTROL_PAYLOAD, type DriverChannel, type DriverChannelGroup } from '@exonet/ipc';
 import {
   ChunkReader,
   ChunkWriter,
@@ -61,6 +61,8 @@ export class TaskSession implements TaskIdentity {
     controlErrors: 0,
     installsRefused: 0,
   };
+  /** The channel group the task's channel is a member of, if any. */
+  group: DriverChannelGroup | undefined;
   #challenge = createChallenge();
   readonly #reader = new ChunkReader();
   readonly #writer: ChunkWriter;
