@@ -6,7 +6,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ServerError } from './errors.ts';
 import type { PolicyCache } from './policy/cache.ts';
-import type { Principal, Store } from './store/store.ts';
+import type { Principal } from './store/store.ts';
 
 const TOKEN = /^exo_[A-Za-z0-9_-]{43}$/;
 
@@ -20,15 +20,18 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
-/** Authenticates an Authorization header; throws EXO_ERR_AUTH_MISSING / EXO_ERR_AUTH_INVALID. */
-export async function authenticate(header: string | undefined, store: Store, policy: PolicyCache): Promise<Principal> {
+/**
+ * Authenticates an Authorization header; throws EXO_ERR_AUTH_MISSING / EXO_ERR_AUTH_INVALID. Token records come
+ * through the policy cache (invalidated on every token or principal change).
+ */
+export async function authenticate(header: string | undefined, policy: PolicyCache): Promise<Principal> {
   if (!header) throw new ServerError('EXO_ERR_AUTH_MISSING');
   const match = /^Bearer ([^\s]+)$/i.exec(header);
   if (!match) throw new ServerError('EXO_ERR_AUTH_MISSING', 'expected "Authorization: Bearer <token>"');
   const token = match[1]!;
   // Same work for malformed and well-formed tokens up to the lookup.
   const hash = hashToken(token);
-  const record = TOKEN.test(token) ? await store.findToken(hash) : undefined;
+  const record = TOKEN.test(token) ? await policy.token(hash) : undefined;
   const expected = Buffer.from(record?.hash ?? '0'.repeat(64), 'hex');
   const equal = timingSafeEqual(expected, Buffer.from(hash, 'hex'));
   if (!record || !equal) throw new ServerError('EXO_ERR_AUTH_INVALID');

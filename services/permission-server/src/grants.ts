@@ -3,7 +3,7 @@
  * sign, and record atomically with the exclusivity claim. The grant is returned only after the store has
  * made it durable.
  */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import {
   b64urlEncode,
   type Ed25519PublicJwk,
@@ -16,7 +16,7 @@ import { ServerError } from './errors.ts';
 import type { FilterBuilder, RequestedFilter } from './filters.ts';
 import type { KeyManager } from './keys.ts';
 import type { PolicyCache } from './policy/cache.ts';
-import { decide } from './policy/engine.ts';
+import { type Decision, decide, type PolicyRequest, type PolicyView } from './policy/engine.ts';
 import type { AuditContext, GrantRecord, Principal, Store } from './store/store.ts';
 
 /** A grant request after schema validation. */
@@ -55,9 +55,65 @@ export interface GrantServiceOptions {
   readonly onIssued?: (result: 'issued' | 'denied' | 'conflict' | 'invalid') => void;
 }
 
+/**
+ * Grant ids: 16 bytes of the CSPRNG each, drawn from a pool filled 256 ids at a time (one randomFillSync per
+ * 256 grants instead of one per grant). Every byte is used once.
+ */
+const ID_BYTES = 16;
+const idPool = Buffer.alloc(ID_BYTES * 256);
+let idOffset = idPool.length;
+
+function grantId(): string {
+  if (idOffset >= idPool.length) {
+    randomFillSync(idPool);
+    idOffset = 0;
+  }
+  const id = idPool.toString('base64url', idOffset, idOffset + ID_BYTES);
+  idOffset += ID_BYTES;
+  return `g_${id}`;
+}
+
+const CACHE_LIMIT = 10_000;
+
+/**
+ * Policy decisions per (snapshot, principal object, request shape). `decide` is pure, so for one policy
+ * snapshot the same principal asking the same thing gets the same decision; a new snapshot (any policy change,
+ * or the cache's refresh) is a new WeakMap key, so nothing outlives the policy it was decided under. Only
+ * allowed decisions are kept; refusals are recomputed (they carry per-request reasons and are rare).
+ */
+const decisions = new WeakMap<PolicyView, WeakMap<Principal, Map<string, Decision>>>();
+
+function decideCached(
+  principal: Principal,
+  driver: Parameters<typeof decide>[1],
+  request: PolicyRequest,
+  view: PolicyView,
+  stalenessSec: number,
+): Decision {
+  let byPrincipal = decisions.get(view);
+  if (!byPrincipal) {
+    byPrincipal = new WeakMap();
+    decisions.set(view, byPrincipal);
+  }
+  let byRequest = byPrincipal.get(principal);
+  if (!byRequest) {
+    byRequest = new Map();
+    byPrincipal.set(principal, byRequest);
+  }
+  const key = `${driver.id}|${request.dir}|${request.layer}|${request.port}|${request.exclusive}|${request.rule}|${request.ttlSec}|${stalenessSec}`;
+  let decision = byRequest.get(key);
+  if (decision) return decision;
+  decision = decide(principal, driver, request, view, stalenessSec);
+  if (byRequest.size >= CACHE_LIMIT) byRequest.clear();
+  byRequest.set(key, decision);
+  return decision;
+}
+
 export class GrantService {
   readonly #o: GrantServiceOptions;
   readonly #now: () => number;
+  /** RFC 7638 thumbprints of holder keys by their `x` (a pure function of it; bounded). */
+  readonly #thumbprints = new Map<string, string>();
 
   constructor(options: GrantServiceOptions) {
     this.#o = options;
@@ -93,10 +149,16 @@ export class GrantService {
     const holder = importPublicJwk(request.holder);
     if (!holder.ok) throw new ServerError('EXO_ERR_GRANT_HOLDER_KEY', `holder key refused: ${holder.reason}`);
     const holderJwk: Ed25519PublicJwk = { kty: 'OKP', crv: 'Ed25519', x: b64urlEncode(holder.publicKey) };
+    let jkt = this.#thumbprints.get(holderJwk.x);
+    if (jkt === undefined) {
+      jkt = jwkThumbprint(holderJwk);
+      if (this.#thumbprints.size >= CACHE_LIMIT) this.#thumbprints.clear();
+      this.#thumbprints.set(holderJwk.x, jkt);
+    }
     const view = await this.#o.policy.view();
     const driver = view.drivers.get(request.driver);
     if (!driver) throw new ServerError('EXO_ERR_GRANT_DRIVER_UNKNOWN', `no driver ${request.driver}`);
-    const decision = decide(
+    const decision = decideCached(
       principal,
       driver,
       {
@@ -121,8 +183,8 @@ export class GrantService {
       iat,
       nbf: iat,
       exp: iat + decision.lifetimeSec,
-      jti: `g_${randomBytes(16).toString('base64url')}`,
-      cnf: { jkt: jwkThumbprint(holderJwk) },
+      jti: grantId(),
+      cnf: { jkt },
       dir: request.dir,
       layer: request.layer ?? 'task',
       bpf: b64urlEncode(program),

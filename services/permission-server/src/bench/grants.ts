@@ -5,12 +5,53 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bpfProgramVerifier, createKeySet, generateHolderKey, publicJwk, verifyGrant } from '@exonet/grant';
+import {
+  bpfProgramVerifier,
+  createKeySet,
+  decodeGrantUnverified,
+  generateHolderKey,
+  publicJwk,
+  verifyGrant,
+} from '@exonet/grant';
 import { generateToken } from '../auth.ts';
+import { buildPost, type LoadClient, runLoad } from './load.ts';
+
+/** Distinct issued grants kept for the verification phase (each verified in turn; no verdict is cached). */
+const VERIFY_SET = 10_000;
+
+/** User + system CPU seconds of a process, all threads (Linux /proc; 0 elsewhere). */
+function processCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+/** CPU seconds per thread (name/tid) of a process (Linux /proc), for the log: where the server's CPU goes. */
+function threadCpuSeconds(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = `${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}/${tid}`;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS);
+    }
+  } catch {
+    // The figures are informative only.
+  }
+  return out;
+}
+
+/** USER_HZ: 100 on every Linux architecture node runs on. */
+const CLOCK_TICKS = 100;
 
 interface Options {
   readonly quick: boolean;
@@ -108,51 +149,66 @@ export async function run({ quick, log }: Options): Promise<Record<string, unkno
       maxLifetimeSec: 300,
       sharing: 'shared',
     });
-    await setup('/v1/principals', { id: 'bench', uid: 1000, groups: ['bench'] });
-    const token = (await setup('/v1/principals/bench/tokens', {})).token as string;
-    const holder = publicJwk(generateHolderKey().publicKey);
-    const body = JSON.stringify({ driver: 'drv1', dir: 'rx', filter: 'udp', port: 5353, holder });
-
-    const concurrency = quick ? 4 : 32;
+    const concurrency = quick ? 4 : Number(process.env.EXONET_BENCH_CONCURRENCY ?? 32);
     const warmup = quick ? 20 : Math.min(2000, Number(process.env.EXONET_BENCH_GRANTS ?? 2000));
     const total = quick ? 200 : Number(process.env.EXONET_BENCH_GRANTS ?? 30_000);
-    let firstGrant = '';
-    const runLoad = async (n: number, latencies: number[] | null) => {
-      let next = 0;
-      let failures = 0;
-      const worker = async () => {
-        while (next < n) {
-          next++;
-          const t0 = performance.now();
-          const r = await post(agent, url, '/v1/grants', token, body);
-          if (latencies) latencies.push(performance.now() - t0);
-          if (r.status !== 201) failures++;
-          else if (!firstGrant) firstGrant = (JSON.parse(r.text) as { grant: string }).grant;
-        }
-      };
-      await Promise.all(Array.from({ length: concurrency }, worker));
-      if (failures > 0) throw new Error(`${failures} grant requests failed`);
-    };
+    // One principal per client, each with its own token, holder key and port: distinct requests, distinct
+    // filters (each built once, then from the server's cache, as a busy server sees repeated shapes).
+    const clients: LoadClient[] = [];
+    const issued: string[] = [];
+    for (let i = 0; i < concurrency; i++) {
+      const id = `bench${i}`;
+      await setup('/v1/principals', { id, uid: 1000 + i, groups: ['bench'] });
+      const token = (await setup(`/v1/principals/${id}/tokens`, {})).token as string;
+      const holder = publicJwk(generateHolderKey().publicKey);
+      const port = 20_000 + i;
+      const body = JSON.stringify({ driver: 'drv1', dir: 'rx', filter: 'udp', port, holder });
+      clients.push({
+        request: buildPost(url.host, '/v1/grants', { authorization: `Bearer ${token}` }, body),
+        check: (r) => {
+          // Every response: 201 and a grant that parses (three parts, claims naming this principal).
+          if (r.status !== 201) throw new Error(`grant request failed: ${r.status} ${r.body.toString('utf8')}`);
+          const grant = (JSON.parse(r.body.toString('utf8')) as { grant: string }).grant;
+          const claims = decodeGrantUnverified(grant)?.claims as { sub?: string } | undefined;
+          if (claims?.sub !== id) throw new Error(`response is not a grant for ${id}`);
+          if (issued.length < VERIFY_SET) issued.push(grant);
+        },
+      });
+    }
+    const target = { host: url.hostname, port: Number(url.port) };
     log(`warming up (${warmup} grants)`);
-    await runLoad(warmup, null);
-    const latencies: number[] = [];
+    await runLoad(target, clients, warmup);
     log(`issuing ${total} grants with ${concurrency} concurrent clients`);
-    const t0 = performance.now();
-    await runLoad(total, latencies);
-    const seconds = (performance.now() - t0) / 1000;
-    latencies.sort((a, b) => a - b);
-    const grantsPerS = total / seconds;
+    const serverCpu0 = processCpuSeconds(child.pid!);
+    const threads0 = threadCpuSeconds(child.pid!);
+    const clientCpu0 = process.cpuUsage();
+    const load = await runLoad(target, clients, total);
+    const serverCpu = processCpuSeconds(child.pid!) - serverCpu0;
+    const threads = [...threadCpuSeconds(child.pid!)].map(
+      ([name, sec]) => [name, sec - (threads0.get(name) ?? 0)] as const,
+    );
+    log(
+      `server CPU by thread (us per grant): ${threads
+        .filter(([, sec]) => sec > 0)
+        .sort((a, b) => b[1] - a[1])
+        .map(([name, sec]) => `${name} ${Math.round((sec / total) * 1e6)}`)
+        .join(', ')}`,
+    );
+    const clientCpuUsage = process.cpuUsage(clientCpu0);
+    const clientCpu = (clientCpuUsage.user + clientCpuUsage.system) / 1e6;
+    const latencies = Array.from(load.latencies).sort((a, b) => a - b);
+    const grantsPerS = total / load.seconds;
 
     const jwksRes = await fetch(new URL('/.well-known/jwks.json', url));
     const keySet = createKeySet(await jwksRes.json());
     if (!keySet.ok) throw new Error('JWKS invalid');
     const opts = { jwks: keySet.keySet, audience: 'drv1', verifyProgram: bpfProgramVerifier };
-    if (!verifyGrant(firstGrant, opts).ok) throw new Error('issued grant does not verify');
     const verifications = quick ? 200 : 40_000;
-    log(`verifying ${verifications} grants`);
+    log(`verifying ${verifications} grants (${issued.length} distinct, as issued)`);
     const v0 = performance.now();
     for (let i = 0; i < verifications; i++) {
-      if (!verifyGrant(firstGrant, opts).ok) throw new Error('verification failed');
+      const grant = issued[i % issued.length]!;
+      if (!verifyGrant(grant, opts).ok) throw new Error('an issued grant does not verify');
     }
     const verifyPerS = verifications / ((performance.now() - v0) / 1000);
     const result = {
@@ -162,9 +218,13 @@ export async function run({ quick, log }: Options): Promise<Record<string, unkno
       verify_per_s: Math.round(verifyPerS),
       concurrency,
       grants: total,
+      // CPU per grant during the load (all threads of each process): the figure a shared machine distorts least.
+      server_cpu_us_per_grant: Math.round((serverCpu / total) * 1e6),
+      client_cpu_us_per_grant: Math.round((clientCpu / total) * 1e6),
     };
     log(
-      `grants/s ${result.grants_per_s}, p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, verifications/s ${result.verify_per_s}`,
+      `grants/s ${result.grants_per_s}, p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, verifications/s ${result.verify_per_s}, ` +
+        `CPU per grant: server ${result.server_cpu_us_per_grant} us, client ${result.client_cpu_us_per_grant} us`,
     );
     return result;
   } finally {

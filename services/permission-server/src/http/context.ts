@@ -38,14 +38,14 @@ declare module 'fastify' {
 /** onRequest hook: any authenticated principal. */
 export function requirePrincipal(ctx: AppContext) {
   return async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {
-    req.principal = await authenticate(req.headers.authorization, ctx.store, ctx.policy);
+    req.principal = await authenticate(req.headers.authorization, ctx.policy);
   };
 }
 
 /** onRequest hook: an authenticated admin. */
 export function requireAdmin(ctx: AppContext) {
   return async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {
-    const principal = await authenticate(req.headers.authorization, ctx.store, ctx.policy);
+    const principal = await authenticate(req.headers.authorization, ctx.policy);
     if (!principal.admin) throw new ServerError('EXO_ERR_AUTH_FORBIDDEN', 'admin role required');
     req.principal = principal;
   };

@@ -73,8 +73,14 @@ function audit(s: Statements, ctx: AuditContext, action: string, subject: string
   s.audit.run(now(), ctx.actor, ctx.requestId ?? null, action, subject, JSON.stringify(detail));
 }
 
+/**
+ * Per-batch bookkeeping: the latest grant expiry per signing key, raised once per commit instead of one row
+ * update per grant (the value only ever grows, so the batch's maximum is the same end state).
+ */
+type KeyExpiries = Map<string, number>;
+
 /** Applies one write inside the current transaction. */
-function apply(s: Statements, w: WriteOp): unknown {
+function apply(s: Statements, w: WriteOp, keyExp: KeyExpiries): unknown {
   switch (w.op) {
     case 'put': {
       const current = s.policyGet.get(w.kind, w.body.id) as { version: number } | undefined;
@@ -131,7 +137,7 @@ function apply(s: Statements, w: WriteOp): unknown {
       return n > 0;
     }
     case 'issueGrant':
-      return issueGrant(s, w.grant, w.at, w.ctx);
+      return issueGrant(s, w.grant, w.at, w.ctx, keyExp);
     case 'revoke': {
       const input = w.input;
       const seq = Number(
@@ -149,7 +155,13 @@ function apply(s: Statements, w: WriteOp): unknown {
   }
 }
 
-function issueGrant(s: Statements, grant: GrantRecord, at: number, ctx: AuditContext): IssueResult {
+function issueGrant(
+  s: Statements,
+  grant: GrantRecord,
+  at: number,
+  ctx: AuditContext,
+  keyExp: KeyExpiries,
+): IssueResult {
   for (const claim of grant.claims) {
     // An exclusive claim conflicts with any live claim, a shared one only with a live exclusive claim.
     const conflict = (
@@ -172,7 +184,9 @@ function issueGrant(s: Statements, grant: GrantRecord, at: number, ctx: AuditCon
     JSON.stringify(grant),
   );
   for (const claim of grant.claims) s.claimInsert.run(claim.driver, claim.resource, grant.jti, claim.mode, grant.exp);
-  s.keyRaiseExp.run(grant.exp, grant.kid);
+  // Noted only once the grant's rows are written; commitBatch raises the key's last_grant_exp in the same
+  // transaction, so it is durable exactly when the grant is.
+  keyExp.set(grant.kid, Math.max(keyExp.get(grant.kid) ?? 0, grant.exp));
   audit(s, ctx, 'grant.issue', grant.jti, {
     sub: grant.sub,
     driver: grant.driver,
@@ -218,16 +232,21 @@ export function writerFor(db: Db): Writer {
  * (then none of the batch is acknowledged).
  */
 export function commitBatch(w: Writer, batch: readonly WriteOp[]): WriteResult[] {
+  const batchKeyExp: KeyExpiries = new Map();
   const results: WriteResult[] = [];
   w.db
     .transaction(() => {
       for (const op of batch) {
+        // A write's key expiries count only when its savepoint is kept.
+        const keyExp: KeyExpiries = new Map();
         try {
-          results.push({ ok: true, value: w.db.transaction(() => apply(w.s, op))() });
+          results.push({ ok: true, value: w.db.transaction(() => apply(w.s, op, keyExp))() });
+          for (const [kid, exp] of keyExp) batchKeyExp.set(kid, Math.max(batchKeyExp.get(kid) ?? 0, exp));
         } catch (err) {
           results.push({ ok: false, error: flatten(err) });
         }
       }
+      for (const [kid, exp] of batchKeyExp) w.s.keyRaiseExp.run(exp, kid);
     })
     .immediate();
   return results;

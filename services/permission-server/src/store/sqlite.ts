@@ -50,6 +50,16 @@ interface Pending {
 }
 
 const now = () => Math.floor(Date.now() / 1000);
+
+/**
+ * Commit gathering: under concurrent load (the last batch held more than one write) a batch that would hold
+ * fewer than GATHER_TARGET writes waits up to GATHER_MS for more. A commit costs about the same CPU (WAL page
+ * writes, fsync) whether it holds 1 or 30 grants, and on a 2-core machine that CPU is taken from request
+ * handling: waiting 1 ms for a fuller batch more than halves the store's CPU per grant. A lone client (batches
+ * of one) never waits. Durability is unchanged: every write is still acknowledged only after its commit.
+ */
+const GATHER_MS = 1;
+const GATHER_TARGET = 32;
 const closedError = () => new Error('EXO_ERR_STORE_CLOSED: the store is not open');
 
 /** Options of {@link SqliteStore}. */
@@ -73,6 +83,9 @@ export class SqliteStore implements Store {
   #inflight: Pending[] | undefined;
   #nextBatch = 1;
   #scheduled = false;
+  /** Writes in the last committed batch (decides whether the next one waits to gather). */
+  #lastBatchSize = 0;
+  #gatherTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   #idle: (() => void)[] = [];
   #lastCleanup = 0;
@@ -150,7 +163,11 @@ export class SqliteStore implements Store {
         reject,
         after: after as ((v: unknown) => void) | undefined,
       });
-      if (!this.#scheduled && !this.#inflight) {
+      if (this.#gatherTimer && this.#queue.length >= GATHER_TARGET) {
+        clearTimeout(this.#gatherTimer);
+        this.#gatherTimer = undefined;
+        this.#flush(true);
+      } else if (!this.#scheduled && !this.#inflight && !this.#gatherTimer) {
         this.#scheduled = true;
         // Collect the writes of this event-loop turn into one batch.
         setImmediate(() => this.#flush());
@@ -158,9 +175,16 @@ export class SqliteStore implements Store {
     });
   }
 
-  #flush(): void {
+  #flush(gathered = false): void {
     this.#scheduled = false;
-    if (this.#inflight || this.#queue.length === 0) return;
+    if (this.#inflight || this.#queue.length === 0 || this.#gatherTimer) return;
+    if (!gathered && !this.#closing && this.#lastBatchSize > 1 && this.#queue.length < GATHER_TARGET) {
+      this.#gatherTimer = setTimeout(() => {
+        this.#gatherTimer = undefined;
+        this.#flush(true);
+      }, GATHER_MS);
+      return;
+    }
     const batch = this.#queue;
     this.#queue = [];
     const nowSec = now();
@@ -169,6 +193,7 @@ export class SqliteStore implements Store {
       this.#lastCleanup = nowSec;
       batch.push({ op: { op: 'expireClaims', before: nowSec - 60 }, resolve: () => {}, reject: () => {} });
     }
+    this.#lastBatchSize = batch.length;
     const ops = batch.map((p) => p.op);
     if (this.#local) {
       let results: WriteResult[];

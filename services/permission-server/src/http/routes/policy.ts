@@ -98,9 +98,13 @@ export async function policyRoutes(app: FastifyInstance, ctx: AppContext): Promi
         schema: { summary: `Delete one of ${kind}`, tags, security, params: IdParams },
       },
       async (req, reply) => {
-        const deleted = await ctx.store.delete(kind, req.params.id, auditOf(req));
-        if (kind === 'principals' && deleted) await ctx.store.deleteTokens(req.params.id, auditOf(req));
-        ctx.policy.invalidate();
+        let deleted: boolean;
+        try {
+          deleted = await ctx.store.delete(kind, req.params.id, auditOf(req));
+          if (kind === 'principals' && deleted) await ctx.store.deleteTokens(req.params.id, auditOf(req));
+        } finally {
+          ctx.policy.invalidate();
+        }
         if (!deleted) throw new ServerError('EXO_ERR_POLICY_NOT_FOUND', `no ${kind} ${req.params.id}`);
         return reply.code(204).send();
       },
@@ -127,6 +131,7 @@ export async function policyRoutes(app: FastifyInstance, ctx: AppContext): Promi
         { hash: hashToken(token), principal: req.params.id, createdAt: Math.floor(Date.now() / 1000) },
         auditOf(req),
       );
+      ctx.policy.invalidate();
       return reply.code(201).send({ token });
     },
   );
@@ -142,7 +147,14 @@ export async function policyRoutes(app: FastifyInstance, ctx: AppContext): Promi
         params: IdParams,
       },
     },
-    async (req) => ({ deleted: await ctx.store.deleteTokens(req.params.id, auditOf(req)) }),
+    async (req) => {
+      try {
+        return { deleted: await ctx.store.deleteTokens(req.params.id, auditOf(req)) };
+      } finally {
+        // Cached token lookups must not outlive the tokens (also when the store failed: it may have committed).
+        ctx.policy.invalidate();
+      }
+    },
   );
 
   r.get(
