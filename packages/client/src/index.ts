@@ -1,11 +1,11 @@
 /**
  * The task-side library: attach to a driver, obtain grants, send and receive frames, protocol helpers.
  *
- * The network stack (`createStack` over a {@link FrameLink}) lives in `./net/`; attach and grant code joins it
- * here later.
+ * The network stack (`createStack` over a {@link FrameLink}) lives in `./net/`.
  * @packageDocumentation
  */
 
+export { attachViaSocket, type SocketAttachment } from './attach-socket.ts';
 export { type ConnectOptions, DriverConnection, DriverRefusal, type TxCounters } from './driver-connection.ts';
 export {
   GrantClient,

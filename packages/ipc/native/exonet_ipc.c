@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -343,6 +344,30 @@ static napi_value pidfd_open_js(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// peerCredentials(fd): who is at the other end of a connected Unix domain socket, as the kernel recorded it
+// when the peer connected (SO_PEERCRED): { pid, uid, gid }. The kernel's word, not the peer's claim, is
+// what lets a driver name the principal of a process that attaches through its socket.
+static napi_value peer_credentials_js(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd = -1;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0)
+    return throw_arg(env, "fd: expected a non-negative integer");
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return throw_errno(env, "getsockopt SO_PEERCRED", errno);
+  napi_value out, pid, uid, gid;
+  napi_create_object(env, &out);
+  napi_create_int32(env, (int32_t)cred.pid, &pid);
+  napi_create_uint32(env, (uint32_t)cred.uid, &uid);
+  napi_create_uint32(env, (uint32_t)cred.gid, &gid);
+  napi_set_named_property(env, out, "pid", pid);
+  napi_set_named_property(env, out, "uid", uid);
+  napi_set_named_property(env, out, "gid", gid);
+  return out;
+}
+
 // closeFd(fd)
 static napi_value close_fd_js(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -434,6 +459,7 @@ NAPI_MODULE_INIT() {
       {"pidfdOpen", NULL, pidfd_open_js, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pidfdWaitAsync", NULL, pidfd_wait_async_js, NULL, NULL, NULL, napi_enumerable, NULL},
       {"closeFd", NULL, close_fd_js, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"peerCredentials", NULL, peer_credentials_js, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

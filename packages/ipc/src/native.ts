@@ -16,6 +16,8 @@ export interface NativeIpc {
   /** 0 once the process exited, 2 on timeout, -errno on error; does not keep the event loop alive. */
   pidfdWaitAsync(fd: number, timeoutMs: number): Promise<number>;
   closeFd(fd: number): void;
+  /** SO_PEERCRED of a connected Unix domain socket. */
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number };
 }
 
 let addon: NativeIpc | undefined;

@@ -41,6 +41,14 @@ export {
   type TallyCounters,
 } from './nic/rtl8169.ts';
 export { createWorkerNic, type WorkerNic, type WorkerNicOptions } from './nic/worker-nic.ts';
+export {
+  type AttachRefusalCode,
+  type AttachSocket,
+  type AttachSocketOptions,
+  listenForTasks,
+  parsePrincipalMap,
+  passwdPrincipals,
+} from './service/attach-socket.ts';
 export { DriverService, type DriverServiceOptions, type DriverStatus } from './service/driver-service.ts';
 export { Cable, LoopbackWire, NullWire } from './wire/cable.ts';
 export { checkFrame, TrafficGenerator, type TrafficGeneratorOptions, writeSequencedFrame } from './wire/generator.ts';

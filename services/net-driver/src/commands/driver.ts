@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { FirewallConfig } from '../core/firewall.ts';
 import { startAdminHttp } from '../service/admin-http.ts';
+import { listenForTasks, parsePrincipalMap, passwdPrincipals } from '../service/attach-socket.ts';
 import { DriverService, type DriverStatus } from '../service/driver-service.ts';
 import { WIRE_SPEC_FORMS } from '../wire/spec.ts';
 import { parseMac } from './nic.ts';
@@ -20,7 +23,18 @@ export function registerDriverCommands(program: Command): void {
     .option('--staleness <seconds>', 'fail closed when the revocation feed is older than this', '60')
     .option('--mac <mac>', 'station address')
     .option('--listen <host:port>', 'operator endpoint (status, metrics)', '127.0.0.1:7481')
-    .action(async (opts: Record<string, string | undefined>) => {
+    .option(
+      '--attach-socket <path>',
+      'Unix socket where task processes attach (principal named by their uid); "none" to disable',
+      '(a tmp path named after the driver id)',
+    )
+    .option(
+      '--attach-principal <uid=principal>',
+      'the principal of a uid attaching through the socket (repeatable; default: its /etc/passwd name)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
+    .action(async (opts: Record<string, string | undefined> & { attachPrincipal?: string[] }) => {
       const staleness = Number(opts.staleness);
       if (!(staleness > 0))
         throw new Error(`--staleness: expected a positive number of seconds, got "${opts.staleness}"`);
@@ -37,15 +51,26 @@ export function registerDriverCommands(program: Command): void {
         stalenessBoundMs: staleness * 1000,
         mac: opts.mac ? parseMac(opts.mac) : undefined,
       });
+      const principals = parsePrincipalMap(opts.attachPrincipal ?? []);
       const admin = await startAdminHttp(service, opts.listen ?? '127.0.0.1:7481');
+      const socketPath =
+        opts.attachSocket === undefined || opts.attachSocket.startsWith('(')
+          ? join(tmpdir(), `exonet-${service.id.replace(/[^A-Za-z0-9._-]/g, '_')}.sock`)
+          : opts.attachSocket;
+      const attach =
+        socketPath === 'none'
+          ? undefined
+          : await listenForTasks(service, { path: socketPath, principalOf: passwdPrincipals(principals) });
       const out = (l: string) => process.stdout.write(`${l}\n`);
       out(`driver ${service.id}: MAC ${service.core.mac}, wire ${opts.wire}`);
       out(`  grants from ${servers.length > 0 ? servers.join(', ') : `${opts.jwks} (offline: no revocation feed)`}`);
+      if (attach) out(`  tasks attach at ${attach.path} (attachViaSocket in @exonet/client)`);
       out(`  status and metrics at ${admin.url}/status, ${admin.url}/metrics; stop with Ctrl-C`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
       });
+      await attach?.close();
       await admin.close();
       await service.close();
     });
