@@ -2,6 +2,21 @@
  * Lock-free SPSC rings, packet pools and channels in shared memory, between threads and processes.
  * @packageDocumentation
  */
+export {
+  createChannelGroup,
+  DriverChannelGroup,
+  GROUP_MAGIC,
+  GROUP_VERSION,
+  type GroupHandle,
+  GroupHeader,
+  type GroupMemberService,
+  type GroupMembership,
+  type GroupOptions,
+  type GroupPollerOptions,
+  groupBytes,
+  joinChannelGroup,
+  TaskChannelGroup,
+} from './channel-group.ts';
 export { atomicsDoorbell, type Doorbell, type WaitResult } from './doorbell.ts';
 export { type ChannelOptions, createChannel, DriverChannel, FrameOwner, Violation } from './driver-channel.ts';
 export { IpcError, type IpcErrorCode, IpcErrorCodes } from './errors.ts';
