@@ -7,13 +7,10 @@ import { join } from 'node:path';
 import { attachViaSocket } from '@exonet/client';
 import { spawnProcess } from '@exonet/ipc';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createInThreadNic } from '../../src/nic/in-thread.ts';
 import { listenForTasks, parsePrincipalMap, passwdPrincipals } from '../../src/service/attach-socket.ts';
-import { DriverService } from '../../src/service/driver-service.ts';
-import { Cable } from '../../src/wire/cable.ts';
 import { DRIVER_MAC, PEER_MAC, until } from '../support/core-fixture.ts';
 import { udp } from '../support/frames.ts';
-import { policyServer } from '../support/policy.ts';
+import { serviceOnCable } from '../support/service-fixture.ts';
 
 const TASK = new URL('../support/socket-task.ts', import.meta.url);
 const toDriver = { srcMac: PEER_MAC, dstMac: DRIVER_MAC, src: '10.77.0.1', dst: '10.77.0.2' };
@@ -29,21 +26,7 @@ chmodSync(dir, 0o755);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function driverWithSocket(options: { maxPerUid?: number; principal?: string | undefined } = {}) {
-  const ps = await policyServer();
-  cleanups.push(() => ps.close());
-  const cable = new Cable();
-  const peer = createInThreadNic({ wire: cable.b, mac: Uint8Array.of(2, 0, 0, 0, 0, 2) });
-  peer.driver.start();
-  cleanups.push(() => peer.close());
-  const driver = await DriverService.start({
-    id: 'drv-1',
-    wire: cable.a,
-    servers: [ps.url],
-    issuer: 'exonet-test',
-    mac: Uint8Array.of(0x00, 0xe0, 0x4c, 0, 0, 1),
-  });
-  cleanups.push(() => driver.close());
-  await until(() => driver.follower!.isFresh(), 'the revocation feed');
+  const { ps, driver, send } = await serviceOnCable(cleanups);
   const path = join(dir, `drv-${Math.random().toString(36).slice(2)}.sock`);
   const principal = 'principal' in options ? options.principal : 'alice';
   const socket = await listenForTasks(driver, {
@@ -52,10 +35,6 @@ async function driverWithSocket(options: { maxPerUid?: number; principal?: strin
     maxPerUid: options.maxPerUid,
   });
   cleanups.push(() => socket.close());
-  const send = (...frames: Uint8Array[]) => {
-    for (const f of frames) peer.driver.transmit(f);
-    peer.driver.txCommit();
-  };
   return { ps, driver, socket, path, send };
 }
 

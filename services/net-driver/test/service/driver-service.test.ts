@@ -1,11 +1,8 @@
 import { DriverConnection } from '@exonet/client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createInThreadNic } from '../../src/nic/in-thread.ts';
-import { DriverService } from '../../src/service/driver-service.ts';
-import { Cable } from '../../src/wire/cable.ts';
 import { collect, DRIVER_MAC, PEER_MAC, until } from '../support/core-fixture.ts';
 import { udp } from '../support/frames.ts';
-import { policyServer } from '../support/policy.ts';
+import { serviceOnCable } from '../support/service-fixture.ts';
 
 const toDriver = { srcMac: PEER_MAC, dstMac: DRIVER_MAC, src: '10.77.0.1', dst: '10.77.0.2' };
 const cleanups: (() => Promise<void>)[] = [];
@@ -14,26 +11,7 @@ afterEach(async () => {
 });
 
 async function setup(options: { stalenessBoundMs?: number; listValiditySec?: number } = {}) {
-  const ps = await policyServer({ listValiditySec: options.listValiditySec });
-  cleanups.push(() => ps.close());
-  const cable = new Cable();
-  const peer = createInThreadNic({ wire: cable.b, mac: Uint8Array.of(2, 0, 0, 0, 0, 2) });
-  peer.driver.start();
-  cleanups.push(() => peer.close());
-  const driver = await DriverService.start({
-    id: 'drv-1',
-    wire: cable.a,
-    servers: [ps.url],
-    issuer: 'exonet-test',
-    mac: Uint8Array.of(0x00, 0xe0, 0x4c, 0, 0, 1),
-    stalenessBoundMs: options.stalenessBoundMs,
-  });
-  cleanups.push(() => driver.close());
-  await until(() => driver.follower!.isFresh(), 'the revocation feed');
-  const send = (...frames: Uint8Array[]) => {
-    for (const f of frames) peer.driver.transmit(f);
-    peer.driver.txCommit();
-  };
+  const { ps, driver, send } = await serviceOnCable(cleanups, options);
   const task = async (principal: string) => {
     const conn = await DriverConnection.attach(driver.attach(principal).handle);
     cleanups.push(() => conn.close());

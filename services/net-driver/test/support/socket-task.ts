@@ -4,23 +4,11 @@
  * installs the grant its parent obtains for its key, then counts frames.
  */
 import { attachViaSocket } from '@exonet/client';
+import { serveParent } from './task-behaviour.ts';
 
-const path = process.env.EXONET_ATTACH_SOCKET ?? '';
 try {
-  const { connection, principal, driver } = await attachViaSocket(path);
-  let frames = 0;
-  connection.onFrames((batch) => {
-    frames += batch.length;
-    process.send?.({ type: 'frames', frames });
-  });
-  process.on('message', (m: { type: string; grant?: string }) => {
-    if (m.type === 'grant' && m.grant) {
-      connection.install(m.grant).then(
-        (r) => process.send?.({ type: 'installed', jti: r.jti }),
-        (err: Error) => process.send?.({ type: 'refused', message: err.message }),
-      );
-    }
-  });
+  const { connection, principal, driver } = await attachViaSocket(process.env.EXONET_ATTACH_SOCKET ?? '');
+  serveParent(connection);
   process.send?.({ type: 'attached', principal, driver, publicKey: Array.from(connection.key.publicKey) });
 } catch (err) {
   process.send?.({ type: 'failed', code: (err as { code?: string }).code, message: (err as Error).message });
