@@ -9,7 +9,11 @@ import { openExonetSide } from '../src/exonet/exonet-side.ts';
 const n = Number(process.argv[2] ?? 1000);
 const seconds = Number(process.argv[3] ?? 2);
 const out = process.argv[4] ?? '/tmp/driver.cpuprofile';
-const side = await openExonetSide({ receivers: n });
+const side = await openExonetSide({
+  receivers: n,
+  workers: process.env.WORKERS ? Number(process.env.WORKERS) : undefined,
+});
+side.core.setRxCoalescing(Number(process.env.COALESCE ?? 0));
 const session = new Session();
 session.connect();
 try {

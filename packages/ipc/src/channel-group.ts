@@ -158,11 +158,26 @@ export class DriverChannelGroup {
    * Call after publishing to the member's channel (the order is what makes lost wake-ups impossible).
    */
   post(member: number): void {
+    this.mark(member);
+    this.kick();
+  }
+
+  /**
+   * The first half of {@link post}: marks `member` pending without looking at the poller's flag. A driver that
+   * flushes many members in one turn marks each, then calls {@link kick} once: the poller then wakes once per
+   * turn, not once per member it happened to catch up with.
+   */
+  mark(member: number): void {
     if (this.#closed) return;
     const bit = 1 << (member & 31);
     const w = member >> 5;
     // A plain load first: while the poller is behind, the bit is usually still set and no RMW is needed.
     if ((Atomics.load(this.#pending, w) & bit) === 0) Atomics.or(this.#pending, w, bit);
+  }
+
+  /** The second half of {@link post}: wakes the poller if, and only if, it announced that it sleeps. */
+  kick(): void {
+    if (this.#closed) return;
     const words = this.#words;
     if (Atomics.load(words, GroupHeader.TASK_WAITING >> 2) !== 0) {
       Atomics.store(words, GroupHeader.TASK_WAITING >> 2, 0);

@@ -127,8 +127,13 @@ export class DriverChannel {
   /** The task's "posted" flag (ChannelHeader.TASK_POSTED). */
   private readonly posted: Int32Array;
   private readonly group: DriverChannelGroup | undefined;
-  /** This channel's member index in {@link group}, or -1. */
+  /** This channel's member index in {@link channelGroup}, or -1. */
   readonly member: number;
+
+  /** The channel group this channel is a member of, if any. */
+  get channelGroup(): DriverChannelGroup | undefined {
+    return this.group;
+  }
 
   /** Use {@link createChannel}. */
   constructor(segment: Segment, layout: ChannelLayout, options: ChannelOptions) {
@@ -336,8 +341,12 @@ export class DriverChannel {
     return index;
   }
 
-  /** Makes everything staged visible: one atomic publish per ring, a wake-up only if the task asked for one. */
-  flush(): void {
+  /**
+   * Makes everything staged visible: one atomic publish per ring, a wake-up only if the task asked for one.
+   * In a group, `wakeGroup` false only marks the channel pending: the caller then calls the group's kick()
+   * once after flushing all the channels of its turn (the wake-up protocol holds as long as the kick follows).
+   */
+  flush(wakeGroup = true): void {
     if (this.disconnectReason !== '') return;
     // Once the task is attached nobody needs the name any more: removing it now means no segment outlives a
     // driver that crashes.
@@ -351,7 +360,10 @@ export class DriverChannel {
     this.txFree.publish();
     // After publishing (docs/ipc-layout.md, "Channel group"): the task's poller either sees the bit or sleeps
     // with its flag armed, which post() reads.
-    if (toTask) this.group!.post(this.member);
+    if (toTask) {
+      if (wakeGroup) this.group!.post(this.member);
+      else this.group!.mark(this.member);
+    }
     this.checkCorrupt(this.rxActive);
     this.checkCorrupt(this.txFree);
   }

@@ -65,6 +65,8 @@ const DEFAULT_BURST = 1024;
 export interface ExonetSide {
   /** Drives traffic for `warmupSeconds`, then measures for `seconds`. */
   measure(seconds: number, warmupSeconds?: number): Promise<ExonetRunResult>;
+  /** The exokernel core (to change its tunables between measurements). */
+  readonly core: ExokernelCore;
   /** Ends the task workers and the driver. */
   close(): Promise<void>;
 }
@@ -226,5 +228,5 @@ export async function openExonetSide(options: ExonetSideOptions): Promise<Exonet
       cpuMicrosPerDatagram: (cpu.user + cpu.system) / Math.max(received, 1),
     };
   };
-  return { measure, close };
+  return { measure, close, core };
 }

@@ -42,6 +42,17 @@ export interface CoreOptions {
   readonly maxTasks?: number;
   /** Milliseconds since the epoch. */
   readonly now?: () => number;
+  /**
+   * Receive coalescing (as a NIC's rx-frames / rx-usecs): while frames keep arriving (every poll uses its
+   * whole RX budget), what was delivered is published to the tasks (and their pollers woken) only once this
+   * many frames have been delivered since the last publish, or {@link rxCoalesceMicros} passed. With frames
+   * spread over many tasks, each task then gets several frames per publish instead of one, which divides the
+   * per-task cost of a publish (its ring indices, its wake-up) among them. Default 0: publish after every
+   * poll. A poll that empties the RX ring always publishes, so a lightly loaded link adds no latency.
+   */
+  readonly rxCoalesceFrames?: number;
+  /** Longest a delivered frame waits for its publish while coalescing, µs. Default 500. */
+  readonly rxCoalesceMicros?: number;
   /** Test hook: runs after a task's frame is copied into the NIC buffer and before the layers judge it. */
   readonly afterTxCopy?: (task: TaskSession, poolOffset: number) => void;
 }
@@ -147,6 +158,8 @@ export class ExokernelCore implements SessionHost {
   #carried: TaskSession[] = [];
   /** Per task: 1 once it is in this poll's visit list. */
   readonly #inVisit: Uint8Array;
+  /** Groups to wake at the end of this poll. */
+  readonly #kick: DriverChannelGroup[] = [];
   /** Tasks attached without a group: their own "posted" flag is looked at on every poll. */
   readonly #ungrouped: TaskSession[] = [];
   /** Channel groups in use: members by index, and the visitor their driver pending bits are taken with. */
@@ -172,6 +185,11 @@ export class ExokernelCore implements SessionHost {
   #wasSuspended = false;
   #lastTimers = 0;
   #lastSweep = 0;
+  /** Frames delivered since the last publish, and when the first of them was (performance.now()). */
+  #unflushed = 0;
+  #unflushedSince = 0;
+  #coalesceFrames: number;
+  #coalesceMs: number;
   /** The clock and the fail-closed state, read once per poll. */
   #pollNow = 0;
   #suspendedNow = false;
@@ -193,6 +211,8 @@ export class ExokernelCore implements SessionHost {
     this.#isDirty = new Uint8Array(maxTasks);
     this.#carry = new Uint8Array(maxTasks);
     this.#inVisit = new Uint8Array(maxTasks);
+    this.#coalesceFrames = Math.max(0, options.rxCoalesceFrames ?? 0);
+    this.#coalesceMs = Math.max(0, options.rxCoalesceMicros ?? 500) / 1000;
     this.grants = new GrantTable({
       driverId: options.driverId,
       keys: options.keys,
@@ -206,6 +226,12 @@ export class ExokernelCore implements SessionHost {
       suspended: () => this.suspended(),
     });
     this.grants.onChange((g, change) => this.#grantChanged(g, change));
+  }
+
+  /** Changes receive coalescing at run time (see {@link CoreOptions.rxCoalesceFrames}); 0 frames turns it off. */
+  setRxCoalescing(frames: number, micros = 500): void {
+    this.#coalesceFrames = Math.max(0, frames);
+    this.#coalesceMs = Math.max(0, micros) / 1000;
   }
 
   /** True while the core fails closed. */
@@ -352,12 +378,28 @@ export class ExokernelCore implements SessionHost {
     }
     // Flush only the tasks whose rings got something: with a thousand tasks, flushing (and so touching the
     // shared memory of) every one of them on every poll cost more than the frames themselves.
+    // Tasks in a channel group are only marked pending by their flush; each group's poller is then woken at
+    // most once for the whole turn (waking it at the first mark would let it drain one task, sleep again,
+    // and be woken again by the next mark).
     const dirty = this.#dirty;
+    if (dirty.length === 0) return work;
+    if (this.#coalesceFrames > 0 && rx >= rxBudget) {
+      if (this.#unflushed === 0) this.#unflushedSince = t;
+      this.#unflushed += rx;
+      if (this.#unflushed < this.#coalesceFrames && t - this.#unflushedSince < this.#coalesceMs) return work;
+    }
+    this.#unflushed = 0;
+    const kick = this.#kick;
     for (let i = 0; i < dirty.length; i++) {
-      this.#isDirty[dirty[i].id] = 0;
-      dirty[i].channel.flush();
+      const s = dirty[i];
+      this.#isDirty[s.id] = 0;
+      s.channel.flush(false);
+      const g = s.group;
+      if (g !== undefined && !kick.includes(g)) kick.push(g);
     }
     dirty.length = 0;
+    for (let i = 0; i < kick.length; i++) kick[i].kick();
+    kick.length = 0;
     return work;
   }
 

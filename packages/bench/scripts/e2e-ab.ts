@@ -1,0 +1,33 @@
+/**
+ * Developer probe: A/B of core receive-coalescing settings on one exonet e2e side, interleaved so that the
+ * machine's other load hits both alike. Usage: tsx e2e-ab.ts receivers rounds frames1 frames2 ...
+ */
+import { openExonetSide } from '../src/exonet/exonet-side.ts';
+
+const n = Number(process.argv[2] ?? 1000);
+const rounds = Number(process.argv[3] ?? 4);
+const settings = process.argv.slice(4).map(Number);
+if (settings.length === 0) settings.push(0, 4096);
+const side = await openExonetSide({
+  receivers: n,
+  workers: process.env.WORKERS ? Number(process.env.WORKERS) : undefined,
+});
+const res = new Map<number, { pps: number[]; cpu: number[] }>(settings.map((s) => [s, { pps: [], cpu: [] }]));
+const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+try {
+  for (let r = 0; r < rounds; r++) {
+    for (const f of settings) {
+      side.core.setRxCoalescing(f, 3000);
+      const e = await side.measure(0.6, 0.2);
+      res.get(f)!.pps.push(e.pps);
+      res.get(f)!.cpu.push(e.cpuMicrosPerDatagram);
+    }
+  }
+  for (const [f, v] of res) {
+    console.log(
+      `${n} receivers, coalesce ${f}: median ${Math.round(med(v.pps))} pps (max ${Math.round(Math.max(...v.pps))}), CPU ${med(v.cpu).toFixed(2)} µs/datagram`,
+    );
+  }
+} finally {
+  await side.close();
+}
