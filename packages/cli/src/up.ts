@@ -46,6 +46,8 @@ function printStatus(up: Up, ip: string, log: (line: string) => void): void {
   log(`  driver               ${up.driver.id}, MAC ${up.driver.core.mac}`);
   log(`  tasks                ${up.tasks.map((t) => t.role).join(', ')}`);
   log(`  grants               ${up.grants.length} installed, renewed before they expire`);
+  log(`  your own tasks       attach at ${up.local.socket} as ${up.local.principal} (${up.local.file};`);
+  log('                       e.g. node --import tsx examples/udp-echo-process.ts --port 5007)');
   if (up.peer) log(`  wire                 ${up.peer.description}`);
   log('  stop with Ctrl-C');
   log('');

@@ -1,7 +1,9 @@
-import { mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { DriverService, type Wire } from '@exonet/net-driver';
+import { DriverService, listenForTasks, type Wire } from '@exonet/net-driver';
 import {
   generateToken,
   hashToken,
@@ -31,6 +33,11 @@ export interface Up {
   readonly driver: DriverService;
   readonly peer: SimulatedPeer | null;
   readonly tasks: readonly { role: string; worker: Worker }[];
+  /**
+   * Where task processes of this machine's user attach (the driver's attach socket), and the file with
+   * what they need to get grants: `{ socket, server, token, principal, driver, ip }` (mode 0600).
+   */
+  readonly local: { readonly socket: string; readonly file: string; readonly principal: string };
   /** Grants the tasks hold, as they reported them. */
   readonly grants: { role: string; id: string; dir: string; filter: string; expiresAt: number }[];
   close(): Promise<void>;
@@ -38,11 +45,16 @@ export interface Up {
 
 const DRIVER_ID = 'exonet-0';
 const SERVICES = 'net-services';
+/** The principal of processes of the user running `exonet up` that attach through the socket. */
+const LOCAL = 'local-user';
 const ROLES = ['arp-icmp', 'udp-echo', 'http'] as const;
 
 /** The policy `exonet up` needs, written idempotently into the store. */
 function upRules(): Omit<Rule, 'version'>[] {
+  // The user's own processes may use UDP and TCP ports too (below 1024 only with bind-privileged, which
+  // they lack), never ARP or ICMP, which the example task answers for the address.
   const base = { who: { users: [SERVICES], groups: [], capabilities: [] }, drivers: [], description: '' };
+  const alsoLocal = { who: { users: [SERVICES, LOCAL], groups: [], capabilities: [] } };
   const rule = (id: string, dir: 'rx' | 'tx', filter: string, ports: boolean): Omit<Rule, 'version'> => ({
     ...base,
     id,
@@ -57,10 +69,10 @@ function upRules(): Omit<Rule, 'version'>[] {
   return [
     rule('arp-icmp-in', 'rx', 'arp or (icmp and dst host {driver.ip})', false),
     rule('arp-icmp-out', 'tx', 'arp or (icmp and src host {driver.ip})', false),
-    rule('udp-in', 'rx', 'udp and dst host {driver.ip} and dst port {port}', true),
-    rule('udp-out', 'tx', 'udp and src host {driver.ip} and src port {port}', true),
-    rule('tcp-in', 'rx', 'tcp and dst host {driver.ip} and dst port {port}', true),
-    rule('tcp-out', 'tx', 'tcp and src host {driver.ip} and src port {port}', true),
+    { ...rule('udp-in', 'rx', 'udp and dst host {driver.ip} and dst port {port}', true), ...alsoLocal },
+    { ...rule('udp-out', 'tx', 'udp and src host {driver.ip} and src port {port}', true), ...alsoLocal },
+    { ...rule('tcp-in', 'rx', 'tcp and dst host {driver.ip} and dst port {port}', true), ...alsoLocal },
+    { ...rule('tcp-out', 'tx', 'tcp and src host {driver.ip} and src port {port}', true), ...alsoLocal },
   ];
 }
 
@@ -107,6 +119,26 @@ export async function runUp(options: UpOptions): Promise<Up> {
       { hash: hashToken(token), principal: SERVICES, createdAt: Math.floor(Date.now() / 1000) },
       ctx,
     );
+    const uid = process.getuid?.() ?? 0;
+    await server.store.put(
+      'principals',
+      {
+        id: LOCAL,
+        uid,
+        groups: [],
+        capabilities: [],
+        admin: false,
+        attributes: {},
+        disabled: false,
+      },
+      ctx,
+    );
+    await server.store.deleteTokens(LOCAL, ctx);
+    const localToken = generateToken();
+    await server.store.addToken(
+      { hash: hashToken(localToken), principal: LOCAL, createdAt: Math.floor(Date.now() / 1000) },
+      ctx,
+    );
     for (const r of upRules()) await server.store.put('rules', r, ctx);
     log(`permission server: ${server.url} (SQLite ${resolve(data, 'permission-server.db')})`);
 
@@ -124,6 +156,25 @@ export async function runUp(options: UpOptions): Promise<Up> {
       stalenessBoundMs: 30_000,
     });
     cleanup.push(() => driver.close());
+    // A Unix socket path holds at most 107 bytes: a deep data folder gets its socket in the temp folder.
+    let socketPath = resolve(data, 'driver.sock');
+    if (Buffer.byteLength(socketPath) > 100) {
+      const tag = createHash('sha256').update(data).digest('hex').slice(0, 12);
+      socketPath = resolve(tmpdir(), `exonet-up-${tag}.sock`);
+    }
+    const attach = await listenForTasks(driver, {
+      path: socketPath,
+      principalOf: (peer) => (peer.uid === uid ? LOCAL : undefined),
+      mode: 0o600,
+    });
+    cleanup.push(() => attach.close());
+    const localFile = resolve(data, 'local-task.json');
+    writeFileSync(
+      localFile,
+      `${JSON.stringify({ socket: socketPath, server: server.url, token: localToken, principal: LOCAL, driver: DRIVER_ID, ip: options.ip }, null, 2)}\n`,
+      { mode: 0o600 },
+    );
+    chmodSync(localFile, 0o600);
     log(
       `driver ${DRIVER_ID}: RTL8169 model, MAC ${driver.core.mac}, wire ${typeof wire === 'string' ? wire : wire.description}`,
     );
@@ -171,6 +222,7 @@ export async function runUp(options: UpOptions): Promise<Up> {
       peer,
       tasks,
       grants,
+      local: { socket: socketPath, file: localFile, principal: LOCAL },
       async close() {
         await peer?.close();
         while (cleanup.length > 0) await cleanup.pop()!();
