@@ -1,6 +1,7 @@
 import { atomicsDoorbell, type Doorbell } from './doorbell.ts';
 import { check, IpcError } from './errors.ts';
 import { CACHE_LINE, Descriptor, isPowerOfTwo, LAYOUT_VERSION, RING_MAGIC, RingHeader, ringBytes } from './layout.ts';
+import { ViewCache } from './views.ts';
 
 // Word indices of the header fields (the header is viewed as 64 u32/i32 words).
 const W_MAGIC = RingHeader.MAGIC >> 2;
@@ -13,6 +14,22 @@ const W_CONSUMER_WAITING = RingHeader.CONSUMER_WAITING >> 2;
 const W_PRODUCER_WAITING = RingHeader.PRODUCER_WAITING >> 2;
 const W_CONSUMER_BELL = RingHeader.CONSUMER_BELL >> 2;
 const W_PRODUCER_BELL = RingHeader.PRODUCER_BELL >> 2;
+
+/**
+ * Runs of at least this many words are copied with one `TypedArray.set` (a memcpy) per contiguous segment;
+ * shorter ones word by word, where the loop costs less than the call.
+ */
+const SET_MIN_WORDS = 64;
+
+/** Throws unless `array[at, at + words)` exists: a short array would otherwise be read as zeros or cut short. */
+function checkRange(array: Uint32Array, at: number, words: number, name: string): void {
+  if (!(Number.isInteger(at) && at >= 0 && at + words <= array.length)) {
+    throw new IpcError(
+      'EXO_ERR_IPC_INVALID_ARGUMENT',
+      `${name}: expected ${words} words from word ${at}, but the array holds ${array.length}`,
+    );
+  }
+}
 
 /** A 32-bit wake-up counter in shared memory that one side sleeps on and its peers increment and notify. */
 export interface Bell {
@@ -175,6 +192,8 @@ abstract class RingEnd {
   protected readonly spin: number;
   protected readonly consumerBell: Bell;
   protected readonly producerBell: Bell;
+  /** Views of the caller's arrays and of the slots, reused by the bulk copies (see {@link ViewCache}). */
+  protected readonly views = new ViewCache<Uint32Array>();
 
   constructor(options: RingOptions) {
     const byteOffset = options.byteOffset ?? 0;
@@ -362,9 +381,20 @@ export class RingProducer extends RingEnd {
   }
 
   private copyIn(src: Uint32Array, n: number, srcWord: number): void {
+    const sw = this.slotWords;
+    const words = n * sw;
+    checkRange(src, srcWord, words, 'src');
+    if (words >= SET_MIN_WORDS) {
+      // One memcpy per contiguous run of slots: at most two, split where the ring wraps.
+      const s = (this.tail & this.mask) * sw;
+      const first = Math.min(words, this.slots.length - s);
+      this.slots.set(this.views.get(src, srcWord, first), s);
+      if (first < words) this.slots.set(this.views.get(src, srcWord + first, words - first), 0);
+      this.tail = (this.tail + n) >>> 0;
+      return;
+    }
     const slots = this.slots;
     const mask = this.mask;
-    const sw = this.slotWords;
     let t = this.tail;
     let d = srcWord;
     if (sw === 4) {
@@ -501,9 +531,20 @@ export class RingConsumer extends RingEnd {
   }
 
   private copyOut(dst: Uint32Array, n: number, dstWord: number): void {
+    const sw = this.slotWords;
+    const words = n * sw;
+    checkRange(dst, dstWord, words, 'dst');
+    if (words >= SET_MIN_WORDS) {
+      // One memcpy per contiguous run of slots: at most two, split where the ring wraps.
+      const s = (this.head & this.mask) * sw;
+      const first = Math.min(words, this.slots.length - s);
+      dst.set(this.views.get(this.slots, s, first), dstWord);
+      if (first < words) dst.set(this.views.get(this.slots, 0, words - first), dstWord + first);
+      this.head = (this.head + n) >>> 0;
+      return;
+    }
     const slots = this.slots;
     const mask = this.mask;
-    const sw = this.slotWords;
     let h = this.head;
     let d = dstWord;
     if (sw === 4) {

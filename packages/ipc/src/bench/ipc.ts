@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { SharedMemory } from '../shm.ts';
 import { spawnProcess, spawnWorker } from '../spawn.ts';
-import { initRingPair, ringPairLayout } from './ring-pair.ts';
+import { BATCH, FRAMES, frameSizeFor, initRingPair, ringPairLayout } from './ring-pair.ts';
 
 const PEER = new URL('./ipc-peer.ts', import.meta.url);
 
@@ -47,9 +47,14 @@ function processPeer(job: unknown): Peer {
 }
 
 /** Runs producer and consumer peers from `go` until the consumer is done; messages per second. */
-async function ringRun(transport: 'thread' | 'process', count: number, payload: number): Promise<number> {
-  // 1024 frames: a side descheduled on a busy machine finds a full batch waiting, not a wake-up per message.
-  const layout = ringPairLayout(1024, 2048);
+export async function ringRun(
+  transport: 'thread' | 'process',
+  count: number,
+  payload: number,
+  frames = FRAMES,
+  batch = BATCH,
+): Promise<{ rate: number; sleeps: number }> {
+  const layout = ringPairLayout(frames, frameSizeFor(payload));
   let shm: SharedMemory | undefined;
   let buffer: ArrayBufferLike;
   if (transport === 'thread') buffer = new SharedArrayBuffer(layout.size);
@@ -59,7 +64,7 @@ async function ringRun(transport: 'thread' | 'process', count: number, payload: 
   }
   try {
     initRingPair(buffer, layout);
-    const base = { kind: 'ring', layout, count, payload, ...(shm ? { name: shm.name } : { buffer }) };
+    const base = { kind: 'ring', layout, count, payload, batch, ...(shm ? { name: shm.name } : { buffer }) };
     const spawn = transport === 'thread' ? workerPeer : processPeer;
     const consumer = spawn({ ...base, role: 'consumer' });
     const producer = spawn({ ...base, role: 'producer' });
@@ -69,13 +74,16 @@ async function ringRun(transport: 'thread' | 'process', count: number, payload: 
       const t0 = process.hrtime.bigint();
       consumer.send({ go: true });
       producer.send({ go: true });
-      const [result] = await done;
+      const [result, sent] = await done;
       const rate = count / (Number(process.hrtime.bigint() - t0) / 1e9);
+      // How often a side found nothing to do (its peer behind, or descheduled) and went to sleep.
+      const sleeps = (result.waits as number) + (sent.waits as number);
       // The first word of every payload is its sequence number: their sum shows every message arrived intact.
       let expected = 0;
       for (let i = 0; i < count; i++) expected = (expected + i) | 0;
       if (result.sum !== expected) throw new Error(`ring ${transport}: payload checksum ${result.sum} != ${expected}`);
-      return rate;
+      if (result.bad !== 0) throw new Error(`ring ${transport}: ${result.bad} payloads did not match their descriptor`);
+      return { rate, sleeps };
     } finally {
       await Promise.all([consumer.stop(), producer.stop()]);
     }
@@ -122,13 +130,18 @@ async function postMessageRun(count: number, batch: number): Promise<number> {
   }
 }
 
-/** A child process writes `count` 64-byte messages into a Unix domain socket stream; this process reads them. */
-async function unixSocketRun(count: number): Promise<number> {
+/**
+ * A child process writes `count` 64-byte messages into a Unix domain socket stream; this process reads them.
+ * `batch` 1: one `write()` per message, as a program sending messages as they come does (Node queues writes
+ * made while the kernel buffer is full and flushes them with one writev); `batch` 32: the writer gathers 32
+ * messages into one 2 KiB buffer per `write()`, like the batched postMessage.
+ */
+async function unixSocketRun(count: number, batch: number): Promise<number> {
   const path = join(tmpdir(), `exonet-bench-${process.pid}-${Date.now()}.sock`);
   const server: Server = createServer();
   server.listen(path);
   await once(server, 'listening');
-  const peer = processPeer({ kind: 'socket', path, count, payload: 64 });
+  const peer = processPeer({ kind: 'socket', path, count, payload: 64, batch });
   try {
     const [conn] = (await Promise.all([once(server, 'connection'), peer.next()])) as [[Socket], unknown];
     const socket = conn[0];
@@ -155,53 +168,87 @@ async function unixSocketRun(count: number): Promise<number> {
 const round = (x: number, digits = 0) => Number(x.toFixed(digits));
 /** Ratios keep three significant digits: a quick run's tiny ratios must not round to 0. */
 const ratio = (a: number, b: number) => Number((a / b).toPrecision(3));
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 
 /**
- * Runs every measurement side by side, in interleaved rounds (3, or 1 with `quick`), and keeps each one's
- * best round: on a shared, busy machine the least disturbed run is the one that says what the code can do,
- * and interleaving gives every method the same chances.
+ * Runs every measurement side by side, in interleaved rounds (5, or 1 with `quick`), and reports each one's
+ * median round, and ratios of medians: interleaving gives every method the same chances on a shared, busy
+ * machine, and the median is what a run typically gives (a best round would flatter the noisier side).
  */
 export async function run(options: { quick: boolean; log: (line: string) => void }): Promise<Record<string, unknown>> {
   const { quick, log } = options;
   const n = quick
-    ? { ring: 20_000, port: 5_000, batched: 20_000, socket: 5_000, big: 5_000 }
-    : { ring: 5_000_000, port: 300_000, batched: 3_000_000, socket: 300_000, big: 1_000_000 };
-  const rounds = quick ? 1 : 3;
+    ? { ring: 20_000, port: 5_000, batched: 20_000, socket: 5_000, channel: 20_000, big: 5_000 }
+    : { ring: 20_000_000, port: 300_000, batched: 3_000_000, socket: 300_000, channel: 3_000_000, big: 2_000_000 };
+  const rounds = quick ? 1 : 5;
+  // Quick runs keep the rings small: they only check the machinery.
+  const frames = quick ? 1024 : FRAMES;
+  const batch = quick ? 256 : BATCH;
+  const sleeps: Record<string, number[]> = { ringThread: [], ringProcess: [], big: [] };
+  const ringMeasure = (key: string, transport: 'thread' | 'process', count: number, payload: number) => async () => {
+    // 2 KiB frames for 1500-byte packets: a sixteenth of the frames keeps the pool at 8 MiB.
+    const big = payload > 64 && !quick;
+    const r = await ringRun(transport, count, payload, big ? frames / 16 : frames, big ? batch / 16 : batch);
+    sleeps[key].push(r.sleeps);
+    return r.rate;
+  };
   const measures: [string, string, () => Promise<number>][] = [
-    ['ringThread', 'ring, threads', () => ringRun('thread', n.ring, 64)],
-    ['ringProcess', 'ring, processes', () => ringRun('process', n.ring, 64)],
+    ['ringThread', 'ring, threads', ringMeasure('ringThread', 'thread', n.ring, 64)],
+    ['ringProcess', 'ring, processes', ringMeasure('ringProcess', 'process', n.ring, 64)],
     ['port', 'postMessage, one at a time', () => postMessageRun(n.port, 1)],
     ['batched', 'postMessage, batches of 32', () => postMessageRun(n.batched, 32)],
-    ['socket', 'Unix socket, processes', () => unixSocketRun(n.socket)],
-    ['channel', 'channel (validated), threads', () => channelRun(n.ring, 64)],
-    ['big', 'ring, threads, 1500 bytes', () => ringRun('thread', n.big, 1500)],
+    ['socket', 'Unix socket, processes', () => unixSocketRun(n.socket, 1)],
+    ['socketBatched', 'Unix socket, 32 per write', () => unixSocketRun(n.batched, 32)],
+    ['channel', 'channel (validated), threads', () => channelRun(n.channel, 64)],
+    ['big', 'ring, threads, 1500 bytes', ringMeasure('big', 'thread', n.big, 1500)],
   ];
-  log(`ipc benchmark${quick ? ' (quick)' : ''}: 64-byte messages (descriptor + payload copy), best of ${rounds}`);
-  const best: Record<string, number> = {};
+  log(
+    `ipc benchmark${quick ? ' (quick)' : ''}: 64-byte messages (descriptor + payload copy), median of ${rounds}; rings of ${frames} frames, batches of ${batch}`,
+  );
+  const all: Record<string, number[]> = {};
   for (let r = 1; r <= rounds; r++) {
     for (const [key, label, measure] of measures) {
       const rate = await measure();
-      best[key] = Math.max(best[key] ?? 0, rate);
+      all[key] = [...(all[key] ?? []), rate];
       log(`  round ${r} ${`${label}:`.padEnd(30)} ${round(rate).toLocaleString()} msgs/s`);
     }
   }
-  const { ringThread, ringProcess, port, batched, socket, channel, big } = best;
+  const m: Record<string, number> = {};
+  for (const key of Object.keys(all)) m[key] = median(all[key]);
+  const { ringThread, ringProcess, port, batched, socket, socketBatched, channel, big } = m;
   const gbps = (big * 1500 * 8) / 1e9;
+  const ratios = (a: string, b: string) => all[a].map((x, i) => ratio(x, all[b][i]));
   log(
-    `  best: ring ${round(ringThread).toLocaleString()} (threads), ${round(ringProcess).toLocaleString()} (processes) msgs/s; 1500 bytes ${round(gbps, 2)} Gbit/s`,
+    `  median: ring ${round(ringThread).toLocaleString()} (threads), ${round(ringProcess).toLocaleString()} (processes) msgs/s; 1500 bytes ${round(gbps, 2)} Gbit/s`,
   );
+  log(
+    `  ratios of medians: threads ${ratio(ringThread, port)}x postMessage, ${ratio(ringThread, batched)}x batched; processes ${ratio(ringProcess, socket)}x Unix socket (${ratio(ringProcess, socketBatched)}x its 32-per-write variant)`,
+  );
+  log(
+    `  per-round ratios: threads/postMessage ${ratios('ringThread', 'port').join(', ')}; threads/batched ${ratios('ringThread', 'batched').join(', ')}; processes/socket ${ratios('ringProcess', 'socket').join(', ')}`,
+  );
+  log(`  sleeps per ring run: threads ${sleeps.ringThread.join(', ')}; processes ${sleeps.ringProcess.join(', ')}`);
   return {
     ring_thread_msgs_per_s: round(ringThread),
     ring_process_msgs_per_s: round(ringProcess),
     postmessage_msgs_per_s: round(port),
     postmessage_batched_msgs_per_s: round(batched),
     unix_socket_msgs_per_s: round(socket),
+    unix_socket_batched_msgs_per_s: round(socketBatched),
     ring_thread_gbps_1500: Number(gbps.toPrecision(4)),
     channel_thread_msgs_per_s: round(channel),
     ratio_ring_thread_vs_postmessage: ratio(ringThread, port),
     ratio_ring_thread_vs_postmessage_batched: ratio(ringThread, batched),
     ratio_ring_process_vs_unix_socket: ratio(ringProcess, socket),
+    ratio_ring_process_vs_unix_socket_batched: ratio(ringProcess, socketBatched),
     rounds,
+    statistic: 'median',
+    ring_frames: frames,
+    ring_batch: batch,
     messages: n,
     quick,
   };
