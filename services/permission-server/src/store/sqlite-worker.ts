@@ -6,8 +6,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { commitBatch, openDatabase, type WriteOp, type WriteResult, writerFor } from './sqlite-ops.ts';
 
-/** Messages to the writer thread. */
-export type ToWriter = { readonly id: number; readonly batch: readonly WriteOp[] } | { readonly close: true };
+/** Messages to the writer thread: a batch is the JSON text of its WriteOp[] (see SqliteStore#flush). */
+export type ToWriter = { readonly id: number; readonly batch: string } | { readonly close: true };
 
 /** Messages from the writer thread. */
 export type FromWriter =
@@ -41,7 +41,7 @@ port.on('message', (m: ToWriter) => {
     return;
   }
   try {
-    const results = commitBatch(writer, m.batch);
+    const results = commitBatch(writer, JSON.parse(m.batch) as WriteOp[]);
     send({ id: m.id, results });
   } catch (err) {
     const e = err as { name?: string; message?: string; code?: string };
