@@ -1,7 +1,9 @@
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DriverConnection, GrantClient } from '@exonet/client';
+import { spawnProcess } from '@exonet/ipc';
 import { generateToken, hashToken } from '@exonet/permission-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runUp, type Up } from '../src/up/run-up.ts';
@@ -157,6 +159,26 @@ describe('exonet up bridged to a Linux network namespace (socat, TAP, --wire udp
       grants.close();
       await conn.close();
     }
+  });
+
+  it('a process started from a shell attaches through the socket and echoes nc -u on port 5007', async () => {
+    const example = new URL('../../../examples/udp-echo-process.ts', import.meta.url);
+    const child = spawnProcess(example, ['--port', '5007', '--data', data], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    try {
+      await once(child, 'message');
+      let out = '';
+      for (let i = 0; i < 4 && !out.includes('exonet-own-task'); i++) out = await ncUdp(5007, 'exonet-own-task');
+      expect(out).toBe('exonet-own-task\n');
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+    // Its grants went with it.
+    await until('the process task to detach', () =>
+      up.driver.status().tasks.every((t) => t.principal !== 'local-user'),
+    );
   });
 
   it("after the echo task's port-7 receive grant is revoked, nc -u gets no echo", async () => {
