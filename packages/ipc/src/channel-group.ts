@@ -261,8 +261,10 @@ export interface GroupPollerOptions {
 export class TaskChannelGroup {
   readonly id: string;
   readonly capacity: number;
-  /** Wake-ups (sleeps that ended) so far: with traffic, one per batch, not one per datagram. */
+  /** Wake-ups by the bell so far: with traffic, one per batch the driver published, not one per datagram. */
   wakeups = 0;
+  /** Sleeps that ended by the sweep timeout (every member is then served anyway). */
+  timeouts = 0;
   /** Poller turns that found work. */
   turns = 0;
   readonly #words: Int32Array;
@@ -279,6 +281,7 @@ export class TaskChannelGroup {
   #keepAlive: NodeJS.Timeout | undefined;
   #closed = false;
   #unmapped = false;
+  #asleep = false;
   #generation = 0;
   /** Every loop started, so the memory is unmapped only after all of them left their waits. */
   readonly #loops: Promise<void>[] = [];
@@ -311,6 +314,11 @@ export class TaskChannelGroup {
     this.#pending = new Int32Array(buffer, GroupHeader.PENDING, capacity >> 5);
     this.#driverPending = new Int32Array(buffer, driverPendingOffset(capacity), capacity >> 5);
     this.#services = new Array(capacity).fill(undefined);
+  }
+
+  /** True while the poller sleeps on the bell (nothing was pending when it last looked). */
+  get sleeping(): boolean {
+    return this.#asleep;
   }
 
   /** Members served by this poller. */
@@ -444,11 +452,15 @@ export class TaskChannelGroup {
         Atomics.store(words, W, 0);
         continue;
       }
+      this.#asleep = true;
       const r = await this.#doorbell.waitAsync(words, B, seq, this.#sweepMs);
+      this.#asleep = false;
       if (this.#closed || generation !== this.#generation) break;
       Atomics.store(words, W, 0);
-      this.wakeups++;
-      if (r === 'timed-out') this.sweep();
+      if (r === 'timed-out') {
+        this.timeouts++;
+        this.sweep();
+      } else this.wakeups++;
     }
   }
 

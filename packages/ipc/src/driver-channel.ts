@@ -578,6 +578,10 @@ export function createChannel(options: ChannelOptions = {}): DriverChannel {
     `frameCount: expected 1..2^20, got ${frameCount}`,
   );
   check(isPowerOfTwo(controlCapacity), `controlCapacity: expected a power of two, got ${controlCapacity}`);
+  // Before any memory is made: a full group must not leave a shared memory segment behind.
+  if (options.group !== undefined) {
+    check(options.group.size < options.group.capacity, `group: all ${options.group.capacity} members taken`);
+  }
   const layout = channelLayout(frameSize, frameCount, controlCapacity);
   const segment = createSegment(options.transport ?? 'thread', layout.segmentSize, options.name);
   initSegment(segment.buffer, layout);
