@@ -7,6 +7,7 @@
  */
 
 export {
+  ED25519_BACKEND,
   type Ed25519KeyPair,
   type Ed25519PrivateJwk,
   type Ed25519PublicJwk,
