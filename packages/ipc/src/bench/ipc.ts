@@ -53,7 +53,7 @@ export async function ringRun(
   payload: number,
   frames = FRAMES,
   batch = BATCH,
-): Promise<{ rate: number; sleeps: number }> {
+): Promise<{ rate: number; sleeps: number; cpuNs: number; queuedNs: number }> {
   const layout = ringPairLayout(frames, frameSizeFor(payload));
   let shm: SharedMemory | undefined;
   let buffer: ArrayBufferLike;
@@ -83,7 +83,10 @@ export async function ringRun(
       for (let i = 0; i < count; i++) expected = (expected + i) | 0;
       if (result.sum !== expected) throw new Error(`ring ${transport}: payload checksum ${result.sum} != ${expected}`);
       if (result.bad !== 0) throw new Error(`ring ${transport}: ${result.bad} payloads did not match their descriptor`);
-      return { rate, sleeps };
+      // CPU time of both sides per message, and the time they were runnable but waited for a CPU, per message.
+      const cpuNs = ((result.cpuNs as number) + (sent.cpuNs as number)) / count;
+      const queuedNs = ((result.queuedNs as number) + (sent.queuedNs as number)) / count;
+      return { rate, sleeps, cpuNs, queuedNs };
     } finally {
       await Promise.all([consumer.stop(), producer.stop()]);
     }
