@@ -192,11 +192,15 @@ export async function run(options: { quick: boolean; log: (line: string) => void
   const frames = quick ? 1024 : FRAMES;
   const batch = quick ? 256 : BATCH;
   const sleeps: Record<string, number[]> = { ringThread: [], ringProcess: [], big: [] };
+  const cpu: Record<string, number[]> = { ringThread: [], ringProcess: [], big: [] };
+  const queued: Record<string, number[]> = { ringThread: [], ringProcess: [], big: [] };
   const ringMeasure = (key: string, transport: 'thread' | 'process', count: number, payload: number) => async () => {
     // 2 KiB frames for 1500-byte packets: a sixteenth of the frames keeps the pool at 8 MiB.
     const big = payload > 64 && !quick;
     const r = await ringRun(transport, count, payload, big ? frames / 16 : frames, big ? batch / 16 : batch);
     sleeps[key].push(r.sleeps);
+    cpu[key].push(r.cpuNs);
+    queued[key].push(r.queuedNs);
     return r.rate;
   };
   const measures: [string, string, () => Promise<number>][] = [
@@ -235,6 +239,10 @@ export async function run(options: { quick: boolean; log: (line: string) => void
     `  per-round ratios: threads/postMessage ${ratios('ringThread', 'port').join(', ')}; threads/batched ${ratios('ringThread', 'batched').join(', ')}; processes/socket ${ratios('ringProcess', 'socket').join(', ')}`,
   );
   log(`  sleeps per ring run: threads ${sleeps.ringThread.join(', ')}; processes ${sleeps.ringProcess.join(', ')}`);
+  const ns = (xs: number[]) => xs.map((x) => round(x, 1)).join(', ');
+  log(
+    `  ns per message, both sides together, on a CPU / waiting for one: threads ${ns(cpu.ringThread)} / ${ns(queued.ringThread)}; processes ${ns(cpu.ringProcess)} / ${ns(queued.ringProcess)}`,
+  );
   return {
     ring_thread_msgs_per_s: round(ringThread),
     ring_process_msgs_per_s: round(ringProcess),
@@ -248,6 +256,10 @@ export async function run(options: { quick: boolean; log: (line: string) => void
     ratio_ring_thread_vs_postmessage_batched: ratio(ringThread, batched),
     ratio_ring_process_vs_unix_socket: ratio(ringProcess, socket),
     ratio_ring_process_vs_unix_socket_batched: ratio(ringProcess, socketBatched),
+    ring_thread_cpu_ns_per_msg: round(median(cpu.ringThread), 1),
+    ring_process_cpu_ns_per_msg: round(median(cpu.ringProcess), 1),
+    ring_thread_queued_ns_per_msg: round(median(queued.ringThread), 1),
+    ring_process_queued_ns_per_msg: round(median(queued.ringProcess), 1),
     rounds,
     statistic: 'median',
     ring_frames: frames,
