@@ -12,20 +12,23 @@ const side = await openExonetSide({
   receivers: n,
   workers: process.env.WORKERS ? Number(process.env.WORKERS) : undefined,
 });
-const res = new Map<number, { pps: number[]; cpu: number[] }>(settings.map((s) => [s, { pps: [], cpu: [] }]));
+const res = new Map<number, { pps: number[]; cpu: number[]; driver: number[] }>(
+  settings.map((s) => [s, { pps: [], cpu: [], driver: [] }]),
+);
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 try {
   for (let r = 0; r < rounds; r++) {
     for (const f of settings) {
-      side.core.setRxCoalescing(f, 3000);
+      side.core.setRxCoalescing(f);
       const e = await side.measure(0.6, 0.2);
       res.get(f)!.pps.push(e.pps);
       res.get(f)!.cpu.push(e.cpuMicrosPerDatagram);
+      res.get(f)!.driver.push(e.driverCpuMicrosPerDatagram);
     }
   }
   for (const [f, v] of res) {
     console.log(
-      `${n} receivers, coalesce ${f}: median ${Math.round(med(v.pps))} pps (max ${Math.round(Math.max(...v.pps))}), CPU ${med(v.cpu).toFixed(2)} µs/datagram`,
+      `${n} receivers, coalesce ${f}: median ${Math.round(med(v.pps))} pps (max ${Math.round(Math.max(...v.pps))}), CPU ${med(v.cpu).toFixed(2)} µs/datagram (driver thread ${med(v.driver).toFixed(2)})`,
     );
   }
 } finally {

@@ -13,7 +13,7 @@ const side = await openExonetSide({
   receivers: n,
   workers: process.env.WORKERS ? Number(process.env.WORKERS) : undefined,
 });
-side.core.setRxCoalescing(Number(process.env.COALESCE ?? 0));
+if (process.env.COALESCE) side.core.setRxCoalescing(Number(process.env.COALESCE));
 const session = new Session();
 session.connect();
 try {

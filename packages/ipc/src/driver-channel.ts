@@ -244,7 +244,10 @@ export class DriverChannel {
       this.move(index, FrameOwner.DRIVER_RX, FrameOwner.RECLAIMED);
       return false;
     }
-    check(length >= 0 && length <= this.pool.frameSize, `length: expected 0..${this.pool.frameSize}, got ${length}`);
+    // The message is built only on failure: this runs once per received frame.
+    if (!(length >= 0 && length <= this.pool.frameSize)) {
+      check(false, `length: expected 0..${this.pool.frameSize}, got ${length}`);
+    }
     // Full only if the task broke the protocol (the ring holds every frame of the pool): the frame then stays
     // the driver's, to deliver later or give back some other way.
     if (!this.rxActive.push(offset, length, tag, status)) {

@@ -72,7 +72,9 @@ static int packet_socket(int port) {
   int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, htons(ETH_P_ALL));
   if (fd < 0) die("socket(AF_PACKET)");
   int one = 1;
-  /* lo hands every frame to packet sockets twice (outgoing and incoming); count only the incoming copy. */
+  /* lo hands every frame to packet sockets twice (outgoing and incoming); count only the incoming copy. With
+   * PACKET_IGNORE_OUTGOING (Linux >= 4.20) the kernel does not even queue the outgoing one; the receiver also
+   * checks sll_pkttype of everything it reads, so an older kernel cannot make it count a datagram twice. */
   setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
   char expr[64];
   snprintf(expr, sizeof expr, "udp dst port %d", port);
@@ -170,6 +172,7 @@ int main(int argc, char **argv) {
   static struct mmsghdr msgs[BATCH];
   static struct iovec iov[BATCH];
   static char bufs[BATCH][2048];
+  static struct sockaddr_ll from[BATCH];
   for (int i = 0; i < BATCH; i++) {
     iov[i] = (struct iovec){.iov_base = bufs[i], .iov_len = sizeof bufs[i]};
     msgs[i].msg_hdr = (struct msghdr){.msg_iov = &iov[i], .msg_iovlen = 1};
@@ -197,7 +200,18 @@ int main(int argc, char **argv) {
     for (int e = 0; e < ne; e++) {
       int fd = rx[events[e].data.u32];
       int r;
-      while ((r = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT, NULL)) > 0) received += (uint64_t)r;
+      if (!packet_mode) {
+        while ((r = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT, NULL)) > 0) received += (uint64_t)r;
+        continue;
+      }
+      for (;;) {
+        for (int i = 0; i < BATCH; i++) {
+          msgs[i].msg_hdr.msg_name = &from[i];
+          msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+        }
+        if ((r = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT, NULL)) <= 0) break;
+        for (int i = 0; i < r; i++) received += from[i].sll_pkttype != PACKET_OUTGOING;
+      }
     }
   }
   *stop = 1;

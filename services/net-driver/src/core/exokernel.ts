@@ -47,11 +47,13 @@ export interface CoreOptions {
    * whole RX budget), what was delivered is published to the tasks (and their pollers woken) only once this
    * many frames have been delivered since the last publish, or {@link rxCoalesceMicros} passed. With frames
    * spread over many tasks, each task then gets several frames per publish instead of one, which divides the
-   * per-task cost of a publish (its ring indices, its wake-up) among them. Default 0: publish after every
-   * poll. A poll that empties the RX ring always publishes, so a lightly loaded link adds no latency.
+   * per-task cost of a publish (its ring indices, its wake-up) among them. It waits only while the tasks
+   * average fewer than 8 frames each (with few tasks every publish already carries many) and publishes at
+   * once when a task ran out of empty frames. A poll that leaves the RX ring empty always publishes, so a
+   * link that is not saturated adds no latency. Default 8192; 0 publishes after every poll.
    */
   readonly rxCoalesceFrames?: number;
-  /** Longest a delivered frame waits for its publish while coalescing, µs. Default 500. */
+  /** Longest a delivered frame waits for its publish while coalescing, µs. Default 2000. */
   readonly rxCoalesceMicros?: number;
   /**
    * How often every task's control and TX rings are looked at, flagged or not, ms (10 times less often while
@@ -104,6 +106,8 @@ const SWEEP_IDLE_MS = 5;
 const SWEEP_BUSY_FACTOR = 10;
 /** Frames one task may send per visit: a task that always has more cannot hold the NIC from the others. */
 const TX_PER_VISIT = 64;
+/** Coalescing waits only while the tasks it publishes to average fewer frames each than this. */
+const COALESCE_PER_TASK = 8;
 const NO_VISIT = (_member: number): void => {};
 
 /**
@@ -184,6 +188,9 @@ export class ExokernelCore implements SessionHost {
   readonly #dirty: TaskSession[] = [];
   readonly #isDirty: Uint8Array;
   #frame: Uint8Array = new Uint8Array(0);
+  /** The buffer of the last frame the device lent, and an Int32 view over it. */
+  #srcBuffer: ArrayBufferLike | undefined;
+  #srcWords: Int32Array<ArrayBufferLike> = new Int32Array(0);
   #length = 0;
   readonly #key = new FlowKey();
   readonly #scratch = new FlowKey();
@@ -192,6 +199,8 @@ export class ExokernelCore implements SessionHost {
   #lastSweep = 0;
   /** Frames delivered since the last publish, and when the first of them was (performance.now()). */
   #unflushed = 0;
+  /** A delivery found a task without an empty frame: publish now, so it gets its frames back to offer. */
+  #starved = false;
   #unflushedSince = 0;
   #coalesceFrames: number;
   #coalesceMs: number;
@@ -216,8 +225,8 @@ export class ExokernelCore implements SessionHost {
     this.#isDirty = new Uint8Array(maxTasks);
     this.#carry = new Uint8Array(maxTasks);
     this.#inVisit = new Uint8Array(maxTasks);
-    this.#coalesceFrames = Math.max(0, options.rxCoalesceFrames ?? 0);
-    this.#coalesceMs = Math.max(0, options.rxCoalesceMicros ?? 500) / 1000;
+    this.#coalesceFrames = Math.max(0, options.rxCoalesceFrames ?? 8192);
+    this.#coalesceMs = Math.max(0, options.rxCoalesceMicros ?? 2000) / 1000;
     this.grants = new GrantTable({
       driverId: options.driverId,
       keys: options.keys,
@@ -234,7 +243,7 @@ export class ExokernelCore implements SessionHost {
   }
 
   /** Changes receive coalescing at run time (see {@link CoreOptions.rxCoalesceFrames}); 0 frames turns it off. */
-  setRxCoalescing(frames: number, micros = 500): void {
+  setRxCoalescing(frames: number, micros = 2000): void {
     this.#coalesceFrames = Math.max(0, frames);
     this.#coalesceMs = Math.max(0, micros) / 1000;
   }
@@ -389,12 +398,21 @@ export class ExokernelCore implements SessionHost {
     // and be woken again by the next mark).
     const dirty = this.#dirty;
     if (dirty.length === 0) return work;
-    if (this.#coalesceFrames > 0 && rx >= rxBudget) {
+    if (this.#coalesceFrames > 0 && rx >= rxBudget && !this.#starved) {
       if (this.#unflushed === 0) this.#unflushedSince = t;
       this.#unflushed += rx;
-      if (this.#unflushed < this.#coalesceFrames && t - this.#unflushedSince < this.#coalesceMs) return work;
+      // Worth waiting only while the tasks get few frames each (with few tasks every publish already carries
+      // many), and never past the frame or time bound.
+      if (
+        this.#unflushed < this.#coalesceFrames &&
+        this.#unflushed < COALESCE_PER_TASK * dirty.length &&
+        t - this.#unflushedSince < this.#coalesceMs
+      ) {
+        return work;
+      }
     }
     this.#unflushed = 0;
+    this.#starved = false;
     const kick = this.#kick;
     for (let i = 0; i < dirty.length; i++) {
       const s = dirty[i];
@@ -428,10 +446,21 @@ export class ExokernelCore implements SessionHost {
     this.#frame = frame;
     this.#length = length;
     if (this.#demux.size > 0) this.#demux.candidates(frame, length, this.#visit);
+    // With no tracked flow, an unfragmented IPv4 frame has nothing left to consult: no owner by conntrack,
+    // no ICMP error owner, no fragment to begin or follow. Skipping the flow key then saves its extraction.
+    const plainIpv4 =
+      this.conntrack.size === 0 &&
+      length >= 34 &&
+      frame[12] === 0x08 &&
+      frame[13] === 0x00 &&
+      (frame[20] & 0x3f) === 0 &&
+      frame[21] === 0;
     const key = this.#key;
-    const status = extractFlowKey(frame, key, length);
+    const status = plainIpv4 ? FlowKeyStatus.TRUNCATED : extractFlowKey(frame, key, length);
     const now = this.#pollNow;
-    if (status === FlowKeyStatus.OK) {
+    if (plainIpv4) {
+      // Nothing: see above.
+    } else if (status === FlowKeyStatus.OK) {
       let owner = this.conntrack.size > 0 ? this.conntrack.receive(frame, length, key, now) : NONE;
       if (owner === NONE && (key.protocol === IpProtocol.ICMP || key.protocol === IpProtocol.ICMPV6)) {
         owner = this.conntrack.icmpErrorOwner(frame, length, key, this.#scratch, now);
@@ -458,7 +487,8 @@ export class ExokernelCore implements SessionHost {
   };
 
   readonly #visit = (g: InstalledGrant): void => {
-    if (this.#stamp[g.task] === this.#epoch || g.claims.layer === 'system') return;
+    // System-layer RX grants never enter the demux (#grantChanged keeps them as monitors).
+    if (this.#stamp[g.task] === this.#epoch) return;
     this.counters.filterRuns++;
     if (g.filter(this.#frame, this.#length, this.#length) !== 0) this.#deliver(g.task);
   };
@@ -478,10 +508,26 @@ export class ExokernelCore implements SessionHost {
     const offset = ch.takeRxBuffer();
     if (offset < 0) {
       s.counters.rxQueueFull++;
+      this.#starved = true;
       return false;
     }
     const length = Math.min(this.#length, ch.pool.frameSize);
-    copyFrame(this.#frame, length, ch.pool.bytes, offset, ch.pool.frameSize);
+    const frame = this.#frame;
+    const d = ch.pool.bytes.byteOffset + offset;
+    if (length <= 256 && ((frame.byteOffset | d) & 3) === 0 && frame.length >= length + 3) {
+      // Small aligned frames word by word, over word views made once (per task and per NIC buffer), where
+      // copyFrame would look both up in its WeakMap for every frame.
+      if (frame.buffer !== this.#srcBuffer) {
+        this.#srcBuffer = frame.buffer;
+        this.#srcWords = new Int32Array(frame.buffer, 0, frame.buffer.byteLength >>> 2);
+      }
+      const from = this.#srcWords;
+      const to = s.poolWords;
+      const si = frame.byteOffset >>> 2;
+      const di = d >>> 2;
+      const n = (length + 3) >>> 2;
+      for (let i = 0; i < n; i++) to[di + i] = from[si + i];
+    } else copyFrame(frame, length, ch.pool.bytes, offset, ch.pool.frameSize);
     ch.deliverRx(offset, length);
     this.#touch(s);
     s.counters.rxDelivered++;
