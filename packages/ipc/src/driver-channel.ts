@@ -124,6 +124,8 @@ export class DriverChannel {
   private readonly onDisconnect?: (reason: string) => void;
   private unmapped = false;
   private nameUnlinked = false;
+  /** The whole segment as words (the receive fast path copies through it). */
+  private readonly poolWords: Int32Array;
   /** The task's "posted" flag (ChannelHeader.TASK_POSTED). */
   private readonly posted: Int32Array;
   private readonly group: DriverChannelGroup | undefined;
@@ -146,6 +148,7 @@ export class DriverChannel {
         ? segment.handle
         : { ...segment.handle, group: { group: this.group.handle, member: this.member } };
     this.posted = new Int32Array(segment.buffer, ChannelHeader.TASK_POSTED, 1);
+    this.poolWords = new Int32Array(segment.buffer, 0, segment.buffer.byteLength >>> 2);
     this.pool = new PacketPool(segment.buffer, layout.poolOffset, layout.frameSize, layout.frameCount);
     this.spin = options.spin ?? 0;
     this.rings = openRings(segment, layout, 'driver', this.spin);
@@ -257,6 +260,50 @@ export class DriverChannel {
     }
     this.move(index, FrameOwner.DRIVER_RX, FrameOwner.TASK);
     return true;
+  }
+
+  /**
+   * The receive fast path: takes the next empty frame the task offered, copies `length` bytes into it word by
+   * word from `src` (an Int32 view of the source's whole buffer) at byte `srcByteOffset`, and delivers it
+   * (visible at the next {@link flush}). The frame goes from the task and back to it in one step, so the
+   * ownership table does not change; the offered descriptor is still read once and validated like
+   * {@link takeRxBuffer} does. Requires `srcByteOffset` 4-aligned, `length` <= the frame size and `src`
+   * readable up to the next word boundary past `length` (the last word is copied whole; the frame has room).
+   * Returns false if the task had no valid empty frame (the packet is dropped for it only) or is gone.
+   */
+  receiveWords(src: Int32Array, srcByteOffset: number, length: number): boolean {
+    const ring = this.rxFree;
+    while (this.disconnectReason === '') {
+      // Full only if the task broke the protocol (the ring holds every frame of the pool).
+      if (this.rxActive.ready(1) === 0) {
+        this.checkCorrupt(this.rxActive);
+        return false;
+      }
+      const at = ring.peek();
+      if (at < 0) {
+        this.checkCorrupt(ring);
+        return false;
+      }
+      // One read of the task's word: what is validated is what is used.
+      const offset = ring.slots[at];
+      const index = this.pool.indexOf(offset);
+      if (index < 0) {
+        this.violation(Violation.BAD_OFFSET);
+        continue;
+      }
+      if (this.owner[index] !== FrameOwner.TASK) {
+        this.violation(Violation.NOT_OWNED);
+        continue;
+      }
+      const to = this.poolWords;
+      const di = (this.pool.bytes.byteOffset + offset) >>> 2;
+      const si = srcByteOffset >>> 2;
+      const n = (length + 3) >>> 2;
+      for (let i = 0; i < n; i++) to[di + i] = src[si + i];
+      this.rxActive.push(offset, length, 0, DescriptorStatus.OK);
+      return true;
+    }
+    return false;
   }
 
   /**

@@ -61,8 +61,6 @@ export class TaskSession implements TaskIdentity {
     controlErrors: 0,
     installsRefused: 0,
   };
-  /** The whole channel memory as words: the core copies small frames into the pool through it. */
-  readonly poolWords: Int32Array;
   /** The channel group the task's channel is a member of, if any. */
   group: DriverChannelGroup | undefined;
   #challenge = createChallenge();
@@ -76,8 +74,6 @@ export class TaskSession implements TaskIdentity {
     readonly attachedAt: number,
   ) {
     this.#writer = new ChunkWriter((slot) => channel.respond(slot), CONTROL_PAYLOAD);
-    const buffer = channel.pool.bytes.buffer;
-    this.poolWords = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
   }
 
   /** Sends an unsolicited event (id 0) to the task. */
