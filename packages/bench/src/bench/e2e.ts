@@ -37,8 +37,22 @@ const us = (x: number | null): number | null => (x === null ? null : Number(x.to
 const ratio = (a: number | null, b: number | null): number | null =>
   a === null || b === null || b === 0 ? null : Number((a / b).toFixed(2));
 
+/**
+ * The receivers counts to run: EXONET_BENCH_E2E_RECEIVERS (comma-separated, e.g. "1000") narrows a run to
+ * some of them while iterating; by default 1, 100 and 1,000 (1 and 4 with --quick).
+ */
+function receiversToRun(quick: boolean): number[] {
+  const env = process.env.EXONET_BENCH_E2E_RECEIVERS;
+  if (env !== undefined && env.trim() !== '') {
+    const list = env.split(',').map((x) => Number(x.trim()));
+    if (list.every((x) => Number.isInteger(x) && x >= 1 && x <= 10_000)) return list;
+    throw new Error(`EXONET_BENCH_E2E_RECEIVERS: expected receivers counts like "1,100,1000", got "${env}"`);
+  }
+  return quick ? [1, 4] : [1, 100, 1_000];
+}
+
 export async function run(options: Options): Promise<Record<string, unknown>> {
-  const receivers = options.quick ? [1, 4] : [1, 100, 1_000];
+  const receivers = receiversToRun(options.quick);
   const repetitions = options.quick ? 1 : 3;
   const seconds = options.quick ? 0.2 : 1;
   const warmup = options.quick ? 0.05 : 0.3;
@@ -112,6 +126,9 @@ export async function run(options: Options): Promise<Record<string, unknown>> {
       task_queue_full: d.taskQueueFull,
       corrupt: d.corrupt,
       cpu_us_per_datagram: Number(d.cpuMicrosPerDatagram.toFixed(2)),
+      driver_thread_cpu_us_per_datagram: Number.isFinite(d.driverCpuMicrosPerDatagram)
+        ? Number(d.driverCpuMicrosPerDatagram.toFixed(2))
+        : null,
     })),
     machine: machine(),
   };
