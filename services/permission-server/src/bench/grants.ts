@@ -13,6 +13,7 @@ import {
   bpfProgramVerifier,
   createKeySet,
   decodeGrantUnverified,
+  ED25519_BACKEND,
   generateHolderKey,
   publicJwk,
   verifyGrant,
@@ -218,6 +219,7 @@ export async function run({ quick, log }: Options): Promise<Record<string, unkno
       verify_per_s: Math.round(verifyPerS),
       concurrency,
       grants: total,
+      ed25519: ED25519_BACKEND,
       // CPU per grant during the load (all threads of each process): the figure a shared machine distorts least.
       server_cpu_us_per_grant: Math.round((serverCpu / total) * 1e6),
       client_cpu_us_per_grant: Math.round((clientCpu / total) * 1e6),

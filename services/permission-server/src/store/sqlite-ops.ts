@@ -29,6 +29,11 @@ const now = () => Math.floor(Date.now() / 1000);
 export function openDatabase(path: string): Db {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
+  // New databases only (an existing file keeps its page size): 2 KiB pages. Every commit rewrites the index
+  // pages it touches into the WAL, and grant indexes touch one page per principal and per resource, so
+  // smaller pages roughly halve the bytes written and fsynced per grant (measured: 21 to 10 KiB per grant,
+  // with the claims key of migration 3 dropped).
+  db.pragma('page_size = 2048');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
@@ -278,8 +283,9 @@ export function prepare(db: Db) {
     keyDelete: db.prepare("DELETE FROM signing_keys WHERE kid = ? AND state = 'retired'"),
     keyRaiseExp: db.prepare('UPDATE signing_keys SET last_grant_exp = max(last_grant_exp, ?) WHERE kid = ?'),
     claimsExpire: db.prepare('DELETE FROM claims WHERE exp <= ?'),
+    // mode IN (both modes) lets the lookup seek claims_live per mode and range over exp.
     claimAnyLive: db.prepare(
-      'SELECT jti FROM claims WHERE driver = ? AND resource = ? AND exp > ? AND jti != ? LIMIT 1',
+      "SELECT jti FROM claims WHERE driver = ? AND resource = ? AND mode IN ('exclusive', 'shared') AND exp > ? AND jti != ? LIMIT 1",
     ),
     claimExclusiveLive: db.prepare(
       "SELECT jti FROM claims WHERE driver = ? AND resource = ? AND mode = 'exclusive' AND exp > ? AND jti != ? LIMIT 1",

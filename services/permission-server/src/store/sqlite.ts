@@ -52,14 +52,15 @@ interface Pending {
 const now = () => Math.floor(Date.now() / 1000);
 
 /**
- * Commit gathering: under concurrent load (the last batch held more than one write) a batch that would hold
- * fewer than GATHER_TARGET writes waits up to GATHER_MS for more. A commit costs about the same CPU (WAL page
+ * Commit gathering: under load (the previous write arrived less than BUSY_MS before this one) a batch that
+ * would hold fewer than GATHER_TARGET writes waits up to GATHER_MS for more. A commit costs about the same CPU (WAL page
  * writes, fsync) whether it holds 1 or 30 grants, and on a 2-core machine that CPU is taken from request
- * handling: waiting 1 ms for a fuller batch about halves the store's CPU per grant. A lone client (batches
- * of one) never waits. Durability is unchanged: every write is still acknowledged only after its commit.
+ * handling: waiting 1 ms for a fuller batch about halves the store's CPU per grant. An occasional write (none
+ * in the BUSY_MS before it) never waits. Durability is unchanged: every write is still acknowledged only after its commit.
  */
 const GATHER_MS = 1;
 const GATHER_TARGET = 32;
+const BUSY_MS = 5;
 const closedError = () => new Error('EXO_ERR_STORE_CLOSED: the store is not open');
 
 /** Options of {@link SqliteStore}. */
@@ -83,8 +84,9 @@ export class SqliteStore implements Store {
   #inflight: Pending[] | undefined;
   #nextBatch = 1;
   #scheduled = false;
-  /** Writes in the last committed batch (decides whether the next one waits to gather). */
-  #lastBatchSize = 0;
+  /** When the latest write was queued, and whether the one before it came within BUSY_MS (then gather). */
+  #lastWriteAt = 0;
+  #busy = false;
   #gatherTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   #idle: (() => void)[] = [];
@@ -156,6 +158,9 @@ export class SqliteStore implements Store {
   /** Queues a write for the next group commit; resolves once it is durable. */
   #write<T>(op: WriteOp, after?: (value: T) => void): Promise<T> {
     if (!this.#db || this.#closing || (!this.#local && !this.#worker)) return Promise.reject(closedError());
+    const at = performance.now();
+    this.#busy = at - this.#lastWriteAt < BUSY_MS;
+    this.#lastWriteAt = at;
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({
         op,
@@ -178,7 +183,7 @@ export class SqliteStore implements Store {
   #flush(gathered = false): void {
     this.#scheduled = false;
     if (this.#inflight || this.#queue.length === 0 || this.#gatherTimer) return;
-    if (!gathered && !this.#closing && this.#lastBatchSize > 1 && this.#queue.length < GATHER_TARGET) {
+    if (!gathered && !this.#closing && this.#busy && this.#queue.length < GATHER_TARGET) {
       this.#gatherTimer = setTimeout(() => {
         this.#gatherTimer = undefined;
         this.#flush(true);
@@ -193,7 +198,6 @@ export class SqliteStore implements Store {
       this.#lastCleanup = nowSec;
       batch.push({ op: { op: 'expireClaims', before: nowSec - 60 }, resolve: () => {}, reject: () => {} });
     }
-    this.#lastBatchSize = batch.length;
     const ops = batch.map((p) => p.op);
     if (this.#local) {
       let results: WriteResult[];
