@@ -18,7 +18,7 @@ export class PacketPool {
   private readonly shift: number;
   private readonly size: number;
   private readonly views: (Uint8Array | undefined)[];
-  private readonly runViews = new ViewCache<Uint8Array>();
+  private readonly runViews: ViewCache<Uint8Array>;
 
   constructor(buffer: ArrayBufferLike, byteOffset: number, frameSize: number, frameCount: number) {
     check(isPowerOfTwo(frameSize) && frameSize >= 64, `frameSize: expected a power of two >= 64, got ${frameSize}`);
@@ -31,6 +31,7 @@ export class PacketPool {
     this.size = frameSize * frameCount;
     this.bytes = new Uint8Array(buffer, byteOffset, this.size);
     this.shift = Math.log2(frameSize);
+    this.runViews = new ViewCache(16, this.bytes, frameSize);
     this.views = new Array(frameCount).fill(undefined);
   }
 

@@ -193,7 +193,7 @@ abstract class RingEnd {
   protected readonly consumerBell: Bell;
   protected readonly producerBell: Bell;
   /** Views of the caller's arrays and of the slots, reused by the bulk copies (see {@link ViewCache}). */
-  protected readonly views = new ViewCache<Uint32Array>();
+  protected readonly views: ViewCache<Uint32Array>;
 
   constructor(options: RingOptions) {
     const byteOffset = options.byteOffset ?? 0;
@@ -220,6 +220,7 @@ abstract class RingEnd {
     const slotsAt = byteOffset + RingHeader.SIZE;
     this.slots = new Uint32Array(options.buffer, slotsAt, (options.capacity * slotSize) >> 2);
     this.slotBytes = new Uint8Array(options.buffer, slotsAt, options.capacity * slotSize);
+    this.views = new ViewCache(16, this.slots, this.slotWords);
     this.doorbell = options.doorbell ?? atomicsDoorbell;
     this.spin = options.spin ?? 0;
     this.consumerBell = options.consumerBell ?? { words: this.i32, index: W_CONSUMER_BELL };

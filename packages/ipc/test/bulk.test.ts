@@ -252,3 +252,18 @@ describe('the benchmark ring pair', () => {
     expect(rate).toBeGreaterThan(0);
   }, 60_000);
 });
+
+describe('ViewCache with a home array', () => {
+  it('remembers one view per aligned start of its home array, however many starts a stream walks through', () => {
+    const home = new Uint32Array(4096).map((_, i) => i);
+    const cache = new ViewCache<Uint32Array>(2, home, 64);
+    const first = Array.from({ length: 64 }, (_, k) => cache.get(home, k * 64, 64));
+    for (let k = 0; k < 64; k++) {
+      expect(cache.get(home, k * 64, 64)).toBe(first[k]);
+      expect(first[k][0]).toBe(k * 64);
+    }
+    // Another length at the same start replaces the view; unaligned starts go through the small cache.
+    expect([...cache.get(home, 64, 3)]).toEqual([64, 65, 66]);
+    expect([...cache.get(home, 65, 3)]).toEqual([65, 66, 67]);
+  });
+});

@@ -70,8 +70,14 @@ function payloadViews(bytes: Uint8Array, count: number, stride: number, payload:
 }
 
 /**
- * A private staging area for one batch, laid out like the frames (one frame size apart), so that a run of
- * consecutive frames is copied in or out with one memcpy; and the batch's descriptors.
+ * Messages staged at a time: the private staging area (8 KiB of 64-byte messages) stays in the L1 cache while
+ * it is filled and copied, instead of a whole batch's worth spilling to L2 between the two.
+ */
+export const CHUNK = 128;
+
+/**
+ * The descriptors of one batch, and a private staging area for a chunk of its messages, laid out like the
+ * frames (one frame size apart) so that a run of consecutive frames is copied in or out with one memcpy.
  */
 class Batch {
   readonly descriptors: Uint32Array;
@@ -85,49 +91,52 @@ class Batch {
   constructor(
     readonly pool: PacketPool,
     readonly size: number,
+    readonly chunk: number,
     readonly payload: number,
   ) {
     this.descriptors = new Uint32Array(size * Descriptor.WORDS);
-    this.bytes = new Uint8Array(size * pool.frameSize);
+    this.bytes = new Uint8Array(chunk * pool.frameSize);
     this.words = new Uint32Array(this.bytes.buffer);
     this.strideWords = pool.frameSize >> 2;
-    this.slotViews = payloadViews(this.bytes, size, pool.frameSize, payload);
+    this.slotViews = payloadViews(this.bytes, chunk, pool.frameSize, payload);
     this.frameViews = payloadViews(pool.bytes, pool.frameCount, pool.frameSize, payload);
   }
 
   /**
-   * Copies the payloads of the first `n` messages into their frames: a message that fills its frame is copied
-   * with its neighbours, one memcpy per run of consecutive frames; a smaller one alone (a frame's slack is
-   * not worth copying).
+   * Copies the `n` staged messages into the frames of descriptors `first ..`: a message that fills its frame
+   * is copied with its neighbours, one memcpy per run of consecutive frames; a smaller one alone (a frame's
+   * slack is not worth copying).
    */
-  copyIn(n: number): void {
+  copyIn(first: number, n: number): void {
     const { pool, descriptors: d } = this;
     const frameSize = pool.frameSize;
     if (this.payload === frameSize) {
       for (let i = 0; i < n; ) {
-        const run = pool.runLength(d, i, n - i);
-        pool.writeRun(d[i * Descriptor.WORDS], this.bytes, i * frameSize, run * frameSize);
-        i += run;
-      }
-    } else {
-      for (let i = 0; i < n; i++) this.frameViews[pool.indexOf(d[i * Descriptor.WORDS])].set(this.slotViews[i]);
-    }
-  }
-
-  /** Copies the payloads of the first `n` messages out of their frames (the reverse of {@link copyIn}). */
-  copyOut(n: number): void {
-    const { pool, descriptors: d } = this;
-    const frameSize = pool.frameSize;
-    if (this.payload === frameSize) {
-      for (let i = 0; i < n; ) {
-        const run = pool.runLength(d, i, n - i);
-        pool.readRun(d[i * Descriptor.WORDS], this.bytes, i * frameSize, run * frameSize);
+        const run = pool.runLength(d, first + i, n - i);
+        pool.writeRun(d[(first + i) * Descriptor.WORDS], this.bytes, i * frameSize, run * frameSize);
         i += run;
       }
     } else {
       for (let i = 0; i < n; i++) {
-        const frame = pool.indexOf(d[i * Descriptor.WORDS]);
-        if (frame < 0) throw new Error(`bad frame offset ${d[i * Descriptor.WORDS]}`);
+        this.frameViews[pool.indexOf(d[(first + i) * Descriptor.WORDS])].set(this.slotViews[i]);
+      }
+    }
+  }
+
+  /** Copies the payloads of descriptors `first .. first + n - 1` out into the staging area. */
+  copyOut(first: number, n: number): void {
+    const { pool, descriptors: d } = this;
+    const frameSize = pool.frameSize;
+    if (this.payload === frameSize) {
+      for (let i = 0; i < n; ) {
+        const run = pool.runLength(d, first + i, n - i);
+        pool.readRun(d[(first + i) * Descriptor.WORDS], this.bytes, i * frameSize, run * frameSize);
+        i += run;
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        const frame = pool.indexOf(d[(first + i) * Descriptor.WORDS]);
+        if (frame < 0) throw new Error(`bad frame offset ${d[(first + i) * Descriptor.WORDS]}`);
         this.slotViews[i].set(this.frameViews[frame]);
       }
     }
@@ -150,7 +159,8 @@ export function runProducer(
 ): number {
   const active = new RingProducer({ buffer, byteOffset: l.activeAt, capacity: l.frames, doorbell, spin: SPIN });
   const free = new RingConsumer({ buffer, byteOffset: l.freeAt, capacity: l.frames, doorbell, spin: SPIN });
-  const b = new Batch(new PacketPool(buffer, l.poolAt, l.frameSize, l.frames), batch, payload);
+  const chunk = Math.min(CHUNK, batch);
+  const b = new Batch(new PacketPool(buffer, l.poolAt, l.frameSize, l.frames), batch, chunk, payload);
   const { descriptors: d, words, strideWords } = b;
   b.bytes.fill(7);
   let seq = 0;
@@ -162,13 +172,17 @@ export function runProducer(
       waits++;
       continue;
     }
-    for (let i = 0, w = 0, p = 0; i < n; i++, w += Descriptor.WORDS, p += strideWords) {
-      words[p] = seq + i;
-      d[w + Descriptor.LENGTH] = payload;
-      d[w + Descriptor.TAG] = seq + i;
-      d[w + Descriptor.STATUS] = 0;
+    for (let c = 0; c < n; c += chunk) {
+      const m = Math.min(chunk, n - c);
+      for (let i = 0, w = c * Descriptor.WORDS, p = 0; i < m; i++, w += Descriptor.WORDS, p += strideWords) {
+        const tag = seq + c + i;
+        words[p] = tag;
+        d[w + Descriptor.LENGTH] = payload;
+        d[w + Descriptor.TAG] = tag;
+        d[w + Descriptor.STATUS] = 0;
+      }
+      b.copyIn(c, m);
     }
-    b.copyIn(n);
     // Never full: the ring holds every frame.
     active.enqueueBulk(d, n);
     seq += n;
@@ -192,7 +206,8 @@ export function runConsumer(
 ): { sum: number; bad: number; waits: number } {
   const active = new RingConsumer({ buffer, byteOffset: l.activeAt, capacity: l.frames, doorbell, spin: SPIN });
   const free = new RingProducer({ buffer, byteOffset: l.freeAt, capacity: l.frames, doorbell, spin: SPIN });
-  const b = new Batch(new PacketPool(buffer, l.poolAt, l.frameSize, l.frames), batch, payload);
+  const chunk = Math.min(CHUNK, batch);
+  const b = new Batch(new PacketPool(buffer, l.poolAt, l.frameSize, l.frames), batch, chunk, payload);
   const { descriptors: d, words, strideWords } = b;
   let got = 0;
   let sum = 0;
@@ -205,11 +220,14 @@ export function runConsumer(
       waits++;
       continue;
     }
-    b.copyOut(n);
-    for (let i = 0, w = 0, p = 0; i < n; i++, w += Descriptor.WORDS, p += strideWords) {
-      const seq = words[p];
-      sum = (sum + seq) | 0;
-      if (d[w + Descriptor.TAG] !== seq || d[w + Descriptor.LENGTH] !== payload) bad++;
+    for (let c = 0; c < n; c += chunk) {
+      const m = Math.min(chunk, n - c);
+      b.copyOut(c, m);
+      for (let i = 0, w = c * Descriptor.WORDS, p = 0; i < m; i++, w += Descriptor.WORDS, p += strideWords) {
+        const seq = words[p];
+        sum = (sum + seq) | 0;
+        if (d[w + Descriptor.TAG] !== seq || d[w + Descriptor.LENGTH] !== payload) bad++;
+      }
     }
     // The active slots were released by the bulk dequeue, before the frames go back: never full.
     free.enqueueBulk(d, n);
