@@ -1,25 +1,26 @@
 /**
  * Developer probe: A/B of core receive-coalescing settings on one exonet e2e side, interleaved so that the
- * machine's other load hits both alike. Usage: tsx e2e-ab.ts receivers rounds frames1 frames2 ...
+ * machine's other load hits both alike. Usage: tsx e2e-ab.ts receivers rounds frames[:micros] ...
  */
 import { openExonetSide } from '../src/exonet/exonet-side.ts';
 
 const n = Number(process.argv[2] ?? 1000);
 const rounds = Number(process.argv[3] ?? 4);
-const settings = process.argv.slice(4).map(Number);
-if (settings.length === 0) settings.push(0, 4096);
+const settings = process.argv.slice(4);
+if (settings.length === 0) settings.push('0', '8192');
 const side = await openExonetSide({
   receivers: n,
   workers: process.env.WORKERS ? Number(process.env.WORKERS) : undefined,
 });
-const res = new Map<number, { pps: number[]; cpu: number[]; driver: number[] }>(
+const res = new Map<string, { pps: number[]; cpu: number[]; driver: number[] }>(
   settings.map((s) => [s, { pps: [], cpu: [], driver: [] }]),
 );
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 try {
   for (let r = 0; r < rounds; r++) {
     for (const f of settings) {
-      side.core.setRxCoalescing(f);
+      const [frames, micros] = f.split(':').map(Number);
+      side.core.setRxCoalescing(frames, micros || undefined);
       const e = await side.measure(0.6, 0.2);
       res.get(f)!.pps.push(e.pps);
       res.get(f)!.cpu.push(e.cpuMicrosPerDatagram);

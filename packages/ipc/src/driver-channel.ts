@@ -124,8 +124,12 @@ export class DriverChannel {
   private readonly onDisconnect?: (reason: string) => void;
   private unmapped = false;
   private nameUnlinked = false;
-  /** The whole segment as words (the receive fast path copies through it). */
+  /** The whole segment as words (the receive fast path copies through it), and the pool's shape as numbers. */
   private readonly poolWords: Int32Array;
+  private readonly poolBase: number;
+  private readonly poolBytes: number;
+  private readonly frameMask: number;
+  private readonly frameShift: number;
   /** The task's "posted" flag (ChannelHeader.TASK_POSTED). */
   private readonly posted: Int32Array;
   private readonly group: DriverChannelGroup | undefined;
@@ -149,6 +153,10 @@ export class DriverChannel {
         : { ...segment.handle, group: { group: this.group.handle, member: this.member } };
     this.posted = new Int32Array(segment.buffer, ChannelHeader.TASK_POSTED, 1);
     this.poolWords = new Int32Array(segment.buffer, 0, segment.buffer.byteLength >>> 2);
+    this.poolBase = layout.poolOffset;
+    this.poolBytes = layout.frameSize * layout.frameCount;
+    this.frameMask = layout.frameSize - 1;
+    this.frameShift = Math.log2(layout.frameSize);
     this.pool = new PacketPool(segment.buffer, layout.poolOffset, layout.frameSize, layout.frameCount);
     this.spin = options.spin ?? 0;
     this.rings = openRings(segment, layout, 'driver', this.spin);
@@ -274,33 +282,35 @@ export class DriverChannel {
   receiveWords(src: Int32Array, srcByteOffset: number, length: number): boolean {
     const ring = this.rxFree;
     while (this.disconnectReason === '') {
-      // Full only if the task broke the protocol (the ring holds every frame of the pool).
-      if (this.rxActive.ready(1) === 0) {
-        this.checkCorrupt(this.rxActive);
-        return false;
-      }
       const at = ring.peek();
       if (at < 0) {
         this.checkCorrupt(ring);
         return false;
       }
-      // One read of the task's word: what is validated is what is used.
+      // One read of the task's word: what is validated is what is used (as PacketPool.indexOf checks it).
       const offset = ring.slots[at];
-      const index = this.pool.indexOf(offset);
-      if (index < 0) {
+      if (offset >= this.poolBytes || (offset & this.frameMask) !== 0) {
         this.violation(Violation.BAD_OFFSET);
         continue;
       }
+      const index = offset >>> this.frameShift;
       if (this.owner[index] !== FrameOwner.TASK) {
         this.violation(Violation.NOT_OWNED);
         continue;
       }
       const to = this.poolWords;
-      const di = (this.pool.bytes.byteOffset + offset) >>> 2;
+      const di = (this.poolBase + offset) >>> 2;
       const si = srcByteOffset >>> 2;
       const n = (length + 3) >>> 2;
       for (let i = 0; i < n; i++) to[di + i] = src[si + i];
-      this.rxActive.push(offset, length, 0, DescriptorStatus.OK);
+      if (!this.rxActive.push(offset, length, 0, DescriptorStatus.OK)) {
+        // Full only if the task broke the protocol (the ring holds every frame of the pool): the frame stays
+        // the driver's, as deliverRx would keep it.
+        this.move(index, FrameOwner.TASK, FrameOwner.DRIVER_RX);
+        this.checkCorrupt(this.rxActive);
+        if (this.disconnectReason !== '') this.move(index, FrameOwner.DRIVER_RX, FrameOwner.RECLAIMED);
+        return false;
+      }
       return true;
     }
     return false;

@@ -97,7 +97,10 @@ export class IndexedDemux implements Demux {
   #visitShapes(shapes: readonly Shape[], frame: Uint8Array, length: number, visit: (g: InstalledGrant) => void): void {
     for (let i = 0; i < shapes.length; i++) {
       const bucket = shapes[i].lookup(frame, length);
-      if (bucket !== undefined) for (let j = 0; j < bucket.length; j++) visit(bucket[j]);
+      if (bucket === undefined) continue;
+      // Most buckets hold one grant, kept without an array around it (one object less to reach per frame).
+      if (!Array.isArray(bucket)) visit(bucket);
+      else for (let j = 0; j < bucket.length; j++) visit(bucket[j]);
     }
   }
 
@@ -156,7 +159,8 @@ class Shape {
   /** Per atom, flattened: base (0 frame, 1 ipv4-ihl), ihlOffset, offset, size, mask. */
   readonly #code: Int32Array;
   readonly #n: number;
-  readonly #table = new Map<number, InstalledGrant[]>();
+  /** Grants by hash of their values: one grant alone, or an array of them. */
+  readonly #table = new Map<number, InstalledGrant | InstalledGrant[]>();
   count = 0;
 
   constructor(
@@ -184,22 +188,23 @@ class Shape {
 
   insert(hash: number, grant: InstalledGrant): void {
     const bucket = this.#table.get(hash);
-    this.#table.set(hash, bucket === undefined ? [grant] : [...bucket, grant]);
+    this.#table.set(hash, bucket === undefined ? grant : Array.isArray(bucket) ? [...bucket, grant] : [bucket, grant]);
     this.count++;
   }
 
   delete(hash: number, grant: InstalledGrant): void {
     const bucket = this.#table.get(hash);
     if (bucket === undefined) return;
-    const kept = bucket.filter((g) => g !== grant);
-    if (kept.length === bucket.length) return;
-    this.count -= bucket.length - kept.length;
+    const list = Array.isArray(bucket) ? bucket : [bucket];
+    const kept = list.filter((g) => g !== grant);
+    if (kept.length === list.length) return;
+    this.count -= list.length - kept.length;
     if (kept.length === 0) this.#table.delete(hash);
-    else this.#table.set(hash, kept);
+    else this.#table.set(hash, kept.length === 1 ? kept[0] : kept);
   }
 
   /** Reads this shape's bytes from the frame (undefined when any is out of bounds) and finds the bucket. */
-  lookup(frame: Uint8Array, length: number): InstalledGrant[] | undefined {
+  lookup(frame: Uint8Array, length: number): InstalledGrant | InstalledGrant[] | undefined {
     const code = this.#code;
     let h = HASH_SEED;
     for (let i = 0; i < this.#n; i++) {
