@@ -82,6 +82,9 @@ export class DriverConnection implements FrameLink {
   readonly #timeoutMs: number;
   #nextId = 1;
   #handler: FrameHandler | null = null;
+  #frameAt: ((bytes: Uint8Array, offset: number, length: number) => void) | null = null;
+  /** Frames handed to the driver to send and not yet given back: no completion to look for while 0. */
+  #txInFlight = 0;
   readonly #eventHandlers: ((e: DriverEvent) => void)[] = [];
   readonly #txListeners: ((status: number, tag: number) => void)[] = [];
   #running = false;
@@ -221,6 +224,19 @@ export class DriverConnection implements FrameLink {
     };
   }
 
+  /**
+   * The allocation-free receive: `handler` is called once per received frame with the task's packet memory,
+   * the frame's byte offset in it and its length, and must read the frame before it returns (the frame goes
+   * back to the driver right after). While set, it takes the place of the {@link onFrames} handler. Returns a
+   * function that unregisters it.
+   */
+  onFrameAt(handler: (bytes: Uint8Array, offset: number, length: number) => void): () => void {
+    this.#frameAt = handler;
+    return () => {
+      if (this.#frameAt === handler) this.#frameAt = null;
+    };
+  }
+
   /** Received frames as an async iterator (copies; for tasks that read raw frames). */
   async *frames(limit = 4096): AsyncGenerator<Uint8Array, void, undefined> {
     const queue: Uint8Array[] = [];
@@ -279,11 +295,13 @@ export class DriverConnection implements FrameLink {
       this.#ch.free(offset);
       return false;
     }
+    this.#txInFlight++;
     return true;
   }
 
   /** Takes back frames the driver finished transmitting. */
   #reclaim(): number {
+    if (this.#txInFlight === 0) return 0;
     let n = 0;
     for (let off = this.#ch.nextCompletion(); off >= 0; off = this.#ch.nextCompletion()) {
       n++;
@@ -297,11 +315,31 @@ export class DriverConnection implements FrameLink {
       for (const l of this.#txListeners) l(status, this.#ch.tag);
       this.#ch.free(off);
     }
+    this.#txInFlight -= n;
     return n;
   }
 
   #receive(): number {
     const ch = this.#ch;
+    const frameAt = this.#frameAt;
+    if (frameAt !== null) {
+      const bytes = ch.pool.bytes;
+      let n = 0;
+      try {
+        for (let off = ch.nextRx(); off >= 0; off = ch.nextRx()) {
+          n++;
+          try {
+            frameAt(bytes, off, Math.min(ch.rxLength, ch.pool.frameSize));
+          } finally {
+            // Straight back to the driver for the next packets.
+            ch.postRx(off);
+          }
+        }
+      } finally {
+        if (n > 0) ch.flush();
+      }
+      return n;
+    }
     // Nothing is allocated per frame: the batch arrays are reused, and so is each frame's view while the
     // lengths received in it stay the same (the handler must not keep them: FrameLink says so).
     const batch = this.#batch;

@@ -54,23 +54,25 @@ function pseudoHeader(udpLength: number): number {
 /**
  * What a receiving task does with each frame: checks that it is IPv4/UDP, that the IPv4 header checksum and
  * the UDP checksum (with its pseudo-header, taken from the frame) hold, and returns the payload's length, or
- * -1 when anything is wrong. Reads the frame in place: nothing is allocated.
+ * -1 when anything is wrong. Reads the frame in place, `length` bytes from `at` in `b`: nothing is allocated.
  */
-export function readUdpPayload(f: Uint8Array, length: number): number {
-  if (length < 42 || f[12] !== 0x08 || f[13] !== 0x00 || f[14] !== 0x45 || f[23] !== 17) return -1;
-  if (sum16(f, 14, 34) !== 0xffff) return -1;
-  const udpLength = (f[38] << 8) | f[39];
+export function readUdpPayload(b: Uint8Array, length: number, at = 0): number {
+  if (length < 42 || b[at + 12] !== 0x08 || b[at + 13] !== 0x00 || b[at + 14] !== 0x45 || b[at + 23] !== 17) {
+    return -1;
+  }
+  if (sum16(b, at + 14, at + 34) !== 0xffff) return -1;
+  const udpLength = (b[at + 38] << 8) | b[at + 39];
   if (udpLength < 8 || 34 + udpLength > length) return -1;
-  if ((f[40] | f[41]) !== 0) {
+  if ((b[at + 40] | b[at + 41]) !== 0) {
     let sum = 17 + udpLength;
-    for (let i = 26; i < 34; i += 2) sum += (f[i] << 8) | f[i + 1];
+    for (let i = at + 26; i < at + 34; i += 2) sum += (b[i] << 8) | b[i + 1];
     // An odd length would need a zero pad byte; the benchmark's datagrams are even, so sum up to the even end.
-    let end = 34 + udpLength;
+    let end = at + 34 + udpLength;
     if (udpLength & 1) {
-      sum += f[end - 1] << 8;
+      sum += b[end - 1] << 8;
       end--;
     }
-    if (sum16(f, 34, end, sum) !== 0xffff) return -1;
+    if (sum16(b, at + 34, end, sum) !== 0xffff) return -1;
   }
   return udpLength - 8;
 }
