@@ -186,7 +186,7 @@ export async function run(options: { quick: boolean; log: (line: string) => void
   const { quick, log } = options;
   const n = quick
     ? { ring: 20_000, port: 5_000, batched: 20_000, socket: 5_000, channel: 20_000, big: 5_000 }
-    : { ring: 20_000_000, port: 300_000, batched: 3_000_000, socket: 300_000, channel: 3_000_000, big: 2_000_000 };
+    : { ring: 50_000_000, port: 300_000, batched: 3_000_000, socket: 300_000, channel: 3_000_000, big: 2_000_000 };
   const rounds = quick ? 1 : 5;
   // Quick runs keep the rings small: they only check the machinery.
   const frames = quick ? 1024 : FRAMES;
