@@ -59,7 +59,7 @@ const now = () => Math.floor(Date.now() / 1000);
  * in the BUSY_MS before it) never waits. Durability is unchanged: every write is still acknowledged only after its commit.
  */
 const GATHER_MS = 1;
-const GATHER_TARGET = 32;
+const GATHER_TARGET = 16;
 const BUSY_MS = 5;
 const closedError = () => new Error('EXO_ERR_STORE_CLOSED: the store is not open');
 
