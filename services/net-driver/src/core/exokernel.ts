@@ -163,6 +163,8 @@ export class ExokernelCore implements SessionHost {
   readonly #visits: TaskSession[] = [];
   /** Per task: 1 while it still has frames queued that a visit left (NIC full, or its per-visit share used). */
   readonly #carry: Uint8Array;
+  /** Per task: frames delivered since its last flush (added to its counters then). */
+  readonly #delivered: Float64Array;
   /** Tasks a visit left frames queued at, visited again next poll. */
   #carried: TaskSession[] = [];
   /** Per task: 1 once it is in this poll's visit list. */
@@ -225,6 +227,7 @@ export class ExokernelCore implements SessionHost {
     this.#isDirty = new Uint8Array(maxTasks);
     this.#carry = new Uint8Array(maxTasks);
     this.#inVisit = new Uint8Array(maxTasks);
+    this.#delivered = new Float64Array(maxTasks);
     this.#coalesceFrames = Math.max(0, options.rxCoalesceFrames ?? 8192);
     this.#coalesceMs = Math.max(0, options.rxCoalesceMicros ?? 2000) / 1000;
     this.grants = new GrantTable({
@@ -281,6 +284,7 @@ export class ExokernelCore implements SessionHost {
     const session = new TaskSession(id, request.principal, channel, this.#now());
     this.#sessions[id] = session;
     this.#stamp[id] = 0;
+    this.#delivered[id] = 0;
     this.#live.add(session);
     this.#liveList.push(session);
     this.#carry[id] = 0;
@@ -417,6 +421,10 @@ export class ExokernelCore implements SessionHost {
     for (let i = 0; i < dirty.length; i++) {
       const s = dirty[i];
       this.#isDirty[s.id] = 0;
+      if (this.#delivered[s.id] !== 0) {
+        s.counters.rxDelivered += this.#delivered[s.id];
+        this.#delivered[s.id] = 0;
+      }
       s.channel.flush(false);
       const g = s.group;
       if (g !== undefined && !kick.includes(g)) kick.push(g);
@@ -531,7 +539,9 @@ export class ExokernelCore implements SessionHost {
       ch.deliverRx(offset, copied);
     }
     this.#touch(s);
-    s.counters.rxDelivered++;
+    // Counted in a flat array and added to the session's counters when the task is flushed: one cache line
+    // less to reach per frame.
+    this.#delivered[task]++;
     this.counters.rxCopies++;
     return true;
   }
