@@ -11,6 +11,7 @@ if (settings.length === 0) settings.push('0', '8192');
 const side = await openExonetSide({
   receivers: n,
   workers: process.env.WORKERS ? Number(process.env.WORKERS) : undefined,
+  frameCount: process.env.FRAMES ? Number(process.env.FRAMES) : undefined,
 });
 const res = new Map<string, { pps: number[]; cpu: number[]; driver: number[] }>(
   settings.map((s) => [s, { pps: [], cpu: [], driver: [] }]),

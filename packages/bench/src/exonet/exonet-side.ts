@@ -39,6 +39,8 @@ export interface ExonetSideOptions {
    * process hosting many tasks should). Default true; false gives each task its own wait loop.
    */
   readonly groups?: boolean;
+  /** Frames in each task's packet pool (default: enough for 4 bursts spread over the tasks, at least 64). */
+  readonly frameCount?: number;
 }
 
 /** One measurement of the exonet side. */
@@ -110,7 +112,7 @@ export async function openExonetSide(options: ExonetSideOptions): Promise<Exonet
   const nic = createInThreadNic({ wire, rxRingSize: Math.min(1024, Math.max(256, BURST)) });
   // Each task's packet pool: deep enough that one burst for one task fits, small enough that 1,000 tasks
   // stay within memory (frames are 2 KiB).
-  const frameCount = Math.max(64, Math.min(2048, 2 ** Math.ceil(Math.log2((4 * BURST) / n))));
+  const frameCount = options.frameCount ?? Math.max(64, Math.min(2048, 2 ** Math.ceil(Math.log2((4 * BURST) / n))));
   nic.driver.start();
   const issuer = generateSigningKey();
   const ks = createKeySet(jwksDocument([issuer]));
