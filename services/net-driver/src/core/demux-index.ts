@@ -183,7 +183,7 @@ class Shape {
   hashOfAtoms(alt: readonly Atom[]): number {
     let h = HASH_SEED;
     for (const a of sortAtoms(alt)) h = mix(h, a.value);
-    return h;
+    return h & SMI_MASK;
   }
 
   insert(hash: number, grant: InstalledGrant): void {
@@ -223,11 +223,16 @@ class Shape {
       else v = ((frame[at] << 24) | (frame[at + 1] << 16) | (frame[at + 2] << 8) | frame[at + 3]) >>> 0;
       h = mix(h, (v & code[c + 4]) >>> 0);
     }
-    return this.#table.get(h);
+    return this.#table.get(h & SMI_MASK);
   }
 }
 
 const HASH_SEED = 0x811c9dc5;
+/**
+ * Table keys are cut to 30 bits: a small integer to V8, where a full 32-bit hash is a heap number half the time
+ * (boxed for every lookup, and compared as a double in the table).
+ */
+const SMI_MASK = 0x3fffffff;
 
 /** The EtherType an alternative requires (a full 16-bit test at frame offset 12), or -1. */
 function etherTypeOf(alt: readonly Atom[]): number {
