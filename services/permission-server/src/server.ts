@@ -131,11 +131,19 @@ export async function startPermissionServer(options: PermissionServerOptions = {
       }),
     };
     const app = await buildApp(context, { logger: options.logger, rateLimit: options.rateLimit });
-    app.addHook('onResponse', async (req, reply) => {
-      metrics.httpDuration.observe(
-        { method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) },
-        reply.elapsedTime / 1000,
-      );
+    // One labelled child per (method, route, status), looked up by a string key: no label object and no label
+    // hashing per request. Callback-style hook: no promise per request.
+    const durations = new Map<string, { observe(value: number): void }>();
+    app.addHook('onResponse', (req, reply, done) => {
+      const route = req.routeOptions.url ?? 'unknown';
+      const key = `${req.method} ${reply.statusCode} ${route}`;
+      let child = durations.get(key);
+      if (!child) {
+        child = metrics.httpDuration.labels(req.method, route, String(reply.statusCode));
+        durations.set(key, child);
+      }
+      child.observe(reply.elapsedTime / 1000);
+      done();
     });
     // Key lifecycle: promote published keys, drop retired ones, pick up rotations by other servers.
     const tick = setInterval(() => {

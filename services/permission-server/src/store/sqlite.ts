@@ -53,10 +53,10 @@ const now = () => Math.floor(Date.now() / 1000);
 
 /**
  * Commit gathering: under load (the previous write arrived less than BUSY_MS before this one) a batch that
- * would hold fewer than GATHER_TARGET writes waits up to GATHER_MS for more. A commit costs about the same CPU (WAL page
- * writes, fsync) whether it holds 1 or 30 grants, and on a 2-core machine that CPU is taken from request
- * handling: waiting 1 ms for a fuller batch about halves the store's CPU per grant. An occasional write (none
- * in the BUSY_MS before it) never waits. Durability is unchanged: every write is still acknowledged only after its commit.
+ * would hold fewer than GATHER_TARGET writes waits up to GATHER_MS for more. A commit costs about the same
+ * (WAL pages, fsync) whether it holds 1 or 30 grants, and on a 2-core machine that CPU is taken from request
+ * handling: a fuller batch about halves the store's CPU per grant. An occasional write (none in the BUSY_MS
+ * before it) never waits. Durability is unchanged: a write is acknowledged only after its commit.
  */
 const GATHER_MS = 1;
 const GATHER_TARGET = 16;

@@ -4,6 +4,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { ServerError } from '../../errors.ts';
 import { type AppContext, auditOf, requirePrincipal } from '../context.ts';
 import { ErrorBody, GrantListQuery, GrantRequestBody, IdParams, IssuedGrantBody, RenewBody } from '../schemas.ts';
+import { fastSerializerCompiler } from '../serializers.ts';
 
 export async function grantRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -13,6 +14,7 @@ export async function grantRoutes(app: FastifyInstance, ctx: AppContext): Promis
     '/v1/grants',
     {
       onRequest: requirePrincipal(ctx),
+      serializerCompiler: fastSerializerCompiler,
       schema: {
         summary: 'Request a grant for a filter on a driver',
         tags: ['grants'],
@@ -46,6 +48,7 @@ export async function grantRoutes(app: FastifyInstance, ctx: AppContext): Promis
     '/v1/grants/:id/renew',
     {
       onRequest: requirePrincipal(ctx),
+      serializerCompiler: fastSerializerCompiler,
       schema: {
         summary: 'Renew a grant: same filter and holder, new expiry, while the policy still allows it',
         tags: ['grants'],
