@@ -410,9 +410,8 @@ export class TaskChannelGroup {
         const low = bits & -bits;
         bits ^= low;
         const m = (w << 5) | (31 - Math.clz32(low));
-        const s = services[m];
         n++;
-        if (s !== undefined) s();
+        serve(services[m]);
       }
     }
     return n;
@@ -421,7 +420,7 @@ export class TaskChannelGroup {
   /** Services every member, marked or not. */
   sweep(): void {
     const services = this.#services;
-    for (let m = 0; m < services.length; m++) services[m]?.();
+    for (let m = 0; m < services.length; m++) serve(services[m]);
   }
 
   #anyPending(): boolean {
@@ -470,6 +469,21 @@ export class TaskChannelGroup {
     this.#wakeSelf();
     clearInterval(this.#keepAlive);
     this.#keepAlive = undefined;
+  }
+}
+
+/**
+ * Calls one member's service. A service that throws must not stop the poller the other members depend on:
+ * its error is rethrown on its own, as an uncaught exception of this thread (what it was before groups).
+ */
+function serve(service: GroupMemberService | undefined): void {
+  if (service === undefined) return;
+  try {
+    service();
+  } catch (err) {
+    process.nextTick(() => {
+      throw err;
+    });
   }
 }
 

@@ -5,6 +5,7 @@
 export {
   createChannelGroup,
   DriverChannelGroup,
+  driverPendingOffset,
   GROUP_MAGIC,
   GROUP_VERSION,
   type GroupHandle,
