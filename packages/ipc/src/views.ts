@@ -15,19 +15,18 @@ export class ViewCache<T extends Uint8Array | Uint32Array> {
   private readonly lengths: Int32Array;
   private readonly views: (T | undefined)[];
   private next = 0;
-  /** For `home`: the last view made for each aligned start (index `start / align`). */
-  private readonly homeViews: (T | undefined)[];
+  /** For `home`: the last view made for each aligned start used (a Map: only those starts take memory). */
+  private readonly homeViews = new Map<number, T>();
 
   /**
    * `entries` ranges of any arrays are remembered; and one per aligned start of `home`, if given (at most
-   * `home.length / align` views, made only for the starts actually used).
+   * `home.length / align` views, and only for the starts actually used).
    */
   constructor(
     private readonly entries = 16,
     private readonly home?: T,
     private readonly align = 1,
   ) {
-    this.homeViews = home ? new Array(Math.ceil(home.length / align)) : [];
     this.arrays = new Array(entries).fill(undefined);
     this.views = new Array(entries).fill(undefined);
     this.starts = new Int32Array(entries);
@@ -38,11 +37,10 @@ export class ViewCache<T extends Uint8Array | Uint32Array> {
   get(array: T, start: number, length: number): T {
     if (start === 0 && length === array.length) return array;
     if (array === this.home && start % this.align === 0) {
-      const i = start / this.align;
-      const cached = this.homeViews[i];
+      const cached = this.homeViews.get(start);
       if (cached !== undefined && cached.length === length) return cached;
       const view = array.subarray(start, start + length) as T;
-      this.homeViews[i] = view;
+      this.homeViews.set(start, view);
       return view;
     }
     const arrays = this.arrays;
