@@ -5,7 +5,9 @@ describe('Linux side of the e2e benchmark', () => {
   it('delivers datagrams to N UDP sockets and to N filtered AF_PACKET sockets', async () => {
     const binary = await buildLinuxHarness();
     for (const mode of ['udp', 'af_packet'] as const) {
-      const result = await runLinuxHarness(binary, mode, 3, 0.2, 21000);
+      // On a loaded machine a 0.2 s window can pass with the receiver never scheduled: try again then.
+      let result = await runLinuxHarness(binary, mode, 3, 0.2, 21000);
+      for (let i = 0; i < 4 && result.received === 0; i++) result = await runLinuxHarness(binary, mode, 3, 0.2, 21000);
       expect(result.receivers).toBe(3);
       expect(result.sent).toBeGreaterThan(0);
       expect(result.received).toBeGreaterThan(0);
