@@ -1,6 +1,7 @@
 /**
  * Developer probe: A/B of core receive-coalescing settings on one exonet e2e side, interleaved so that the
- * machine's other load hits both alike. Usage: tsx e2e-ab.ts receivers rounds frames[:micros] ...
+ * machine's other load hits both alike. Usage: tsx e2e-ab.ts receivers rounds frames[:micros[:perTask[:stageMin]]] ...
+ * (stageMin: from how many tasks the core stages small frames; 'off' never).
  */
 import { openExonetSide } from '../src/exonet/exonet-side.ts';
 
@@ -20,8 +21,10 @@ const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 try {
   for (let r = 0; r < rounds; r++) {
     for (const f of settings) {
-      const [frames, micros] = f.split(':').map(Number);
-      side.core.setRxCoalescing(frames, micros || undefined);
+      const [frames, micros, perTask, stage] = f.split(':');
+      side.core.setRxCoalescing(Number(frames), Number(micros) || undefined, Number(perTask) || undefined);
+      side.core.setRxStaging(stage === 'off' ? Number.POSITIVE_INFINITY : Number(stage ?? 32));
+      await side.measure(0.1, 0);
       const e = await side.measure(0.6, 0.2);
       res.get(f)!.pps.push(e.pps);
       res.get(f)!.cpu.push(e.cpuMicrosPerDatagram);

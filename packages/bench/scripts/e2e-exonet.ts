@@ -12,7 +12,7 @@ try {
   for (let r = 0; r < runs; r++) {
     const e = await side.measure(seconds, 0.3);
     console.log(
-      `${n} receivers: ${Math.round(e.pps)} pps, CPU ${e.cpuMicrosPerDatagram.toFixed(2)} µs/datagram, offered ${Math.round(e.offered / e.seconds)}, nic missed ${e.nicMissed}, queue full ${e.taskQueueFull}, corrupt ${e.corrupt}`,
+      `${n} receivers: ${Math.round(e.pps)} pps, CPU ${e.cpuMicrosPerDatagram.toFixed(2)} µs/datagram, driver ${e.driverCpuMicrosPerDatagram.toFixed(3)} µs/datagram, offered ${Math.round(e.offered / e.seconds)}, nic missed ${e.nicMissed}, queue full ${e.taskQueueFull}, corrupt ${e.corrupt}`,
     );
   }
 } finally {

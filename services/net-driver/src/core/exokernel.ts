@@ -55,6 +55,13 @@ export interface CoreOptions {
   readonly rxCoalesceFrames?: number;
   /** Longest a delivered frame waits for its publish while coalescing, µs. Default 2000. */
   readonly rxCoalesceMicros?: number;
+  /** Coalescing waits only while the tasks it publishes to average fewer frames each than this. Default 8. */
+  readonly rxCoalescePerTask?: number;
+  /**
+   * Two-phase delivery of small frames from this many attached tasks on (see {@link STAGE_MIN_TASKS});
+   * Infinity turns it off, 0 always stages. Default 32.
+   */
+  readonly rxStageMinTasks?: number;
   /**
    * How often every task's control and TX rings are looked at, flagged or not, ms (10 times less often while
    * frames keep arriving). Between sweeps a poll visits only the tasks that announced work. Default 5.
@@ -109,6 +116,15 @@ const TX_PER_VISIT = 64;
 /** Coalescing waits only while the tasks it publishes to average fewer frames each than this. */
 const COALESCE_PER_TASK = 8;
 const NO_VISIT = (_member: number): void => {};
+/**
+ * Staging of small frames (two-phase delivery): with at least this many tasks attached, a frame for a task is
+ * first copied into a driver-local arena and reaches the task's queue only when what was delivered is
+ * published (or the arena fills), all of one task's frames in one go.
+ */
+const STAGE_MIN_TASKS = 32;
+/** Frames the staging arena holds, and its size in 32-bit words (small frames take at most 64 each). */
+const STAGE_FRAMES = 1 << 14;
+const STAGE_WORDS = 1 << 17;
 
 /**
  * The exokernel core of one driver: RX demultiplexing into task queues, layered TX filtering on the NIC's own
@@ -206,9 +222,26 @@ export class ExokernelCore implements SessionHost {
   #unflushedSince = 0;
   #coalesceFrames: number;
   #coalesceMs: number;
+  #coalescePerTask: number;
+  #stageMinTasks: number;
   /** The clock and the fail-closed state, read once per poll. */
   #pollNow = 0;
   #suspendedNow = false;
+  /**
+   * The staging arena (see {@link STAGE_MIN_TASKS}): frames copied in arrival order, each entry its word
+   * offset, length in bytes and the next entry of the same task; per task the first and last of its entries.
+   * Driver-local memory only: nothing here is shared with a task.
+   */
+  readonly #stageWords = new Int32Array(STAGE_WORDS);
+  readonly #stageOffset = new Int32Array(STAGE_FRAMES);
+  readonly #stageLength = new Int32Array(STAGE_FRAMES);
+  readonly #stageNext = new Int32Array(STAGE_FRAMES);
+  readonly #stageHead: Int32Array;
+  readonly #stageTail: Int32Array;
+  #stageAt = 0;
+  #stageCount = 0;
+  /** Whether this poll stages (decided while the arena is empty, so a task's frames never pass each other). */
+  #staging = false;
 
   constructor(options: CoreOptions) {
     this.#o = options;
@@ -228,8 +261,12 @@ export class ExokernelCore implements SessionHost {
     this.#carry = new Uint8Array(maxTasks);
     this.#inVisit = new Uint8Array(maxTasks);
     this.#delivered = new Float64Array(maxTasks);
+    this.#stageHead = new Int32Array(maxTasks).fill(NONE);
+    this.#stageTail = new Int32Array(maxTasks);
     this.#coalesceFrames = Math.max(0, options.rxCoalesceFrames ?? 8192);
     this.#coalesceMs = Math.max(0, options.rxCoalesceMicros ?? 2000) / 1000;
+    this.#coalescePerTask = Math.max(1, options.rxCoalescePerTask ?? COALESCE_PER_TASK);
+    this.#stageMinTasks = Math.max(0, options.rxStageMinTasks ?? STAGE_MIN_TASKS);
     this.grants = new GrantTable({
       driverId: options.driverId,
       keys: options.keys,
@@ -246,9 +283,18 @@ export class ExokernelCore implements SessionHost {
   }
 
   /** Changes receive coalescing at run time (see {@link CoreOptions.rxCoalesceFrames}); 0 frames turns it off. */
-  setRxCoalescing(frames: number, micros = 2000): void {
+  setRxCoalescing(frames: number, micros = 2000, perTask = COALESCE_PER_TASK): void {
     this.#coalesceFrames = Math.max(0, frames);
     this.#coalesceMs = Math.max(0, micros) / 1000;
+    this.#coalescePerTask = Math.max(1, perTask);
+  }
+
+  /**
+   * Changes from how many attached tasks on small frames are staged (see {@link CoreOptions.rxStageMinTasks});
+   * takes effect once the frames staged so far are delivered.
+   */
+  setRxStaging(minTasks: number): void {
+    this.#stageMinTasks = Math.max(0, minTasks);
   }
 
   /** True while the core fails closed. */
@@ -285,6 +331,7 @@ export class ExokernelCore implements SessionHost {
     this.#sessions[id] = session;
     this.#stamp[id] = 0;
     this.#delivered[id] = 0;
+    this.#stageHead[id] = NONE;
     this.#live.add(session);
     this.#liveList.push(session);
     this.#carry[id] = 0;
@@ -325,6 +372,14 @@ export class ExokernelCore implements SessionHost {
     const c = this.#carried.indexOf(s);
     if (c >= 0) this.#carried.splice(c, 1);
     this.#carry[id] = 0;
+    // Its staged frames are dropped, and it leaves the flush list: a new task given the same id must start
+    // with neither.
+    this.#stageHead[id] = NONE;
+    if (this.#isDirty[id] === 1) {
+      this.#isDirty[id] = 0;
+      const d = this.#dirty.indexOf(s);
+      if (d >= 0) this.#dirty.splice(d, 1);
+    }
     if (s.group !== undefined) {
       const entry = this.#groups.get(s.group);
       if (entry !== undefined && entry.members[s.channel.member] === s) {
@@ -351,6 +406,7 @@ export class ExokernelCore implements SessionHost {
     // Judged once a turn, not per frame: the feed's freshness changes on a scale of seconds.
     this.#suspendedNow = this.suspended();
     if (now - this.#lastTimers >= 100) work += this.#timers(now);
+    if (this.#stageCount === 0) this.#staging = this.#liveList.length >= this.#stageMinTasks;
     const rx = this.device.receive(this.#onFrame, rxBudget);
     work += rx;
     // Looking at a task's control and TX rings costs about a microsecond, too much for a thousand tasks on
@@ -409,7 +465,7 @@ export class ExokernelCore implements SessionHost {
       // many), and never past the frame or time bound.
       if (
         this.#unflushed < this.#coalesceFrames &&
-        this.#unflushed < COALESCE_PER_TASK * dirty.length &&
+        this.#unflushed < this.#coalescePerTask * dirty.length &&
         t - this.#unflushedSince < this.#coalesceMs
       ) {
         return work;
@@ -417,6 +473,7 @@ export class ExokernelCore implements SessionHost {
     }
     this.#unflushed = 0;
     this.#starved = false;
+    this.#drainStaged();
     const kick = this.#kick;
     for (let i = 0; i < dirty.length; i++) {
       const s = dirty[i];
@@ -522,6 +579,11 @@ export class ExokernelCore implements SessionHost {
         this.#srcBuffer = frame.buffer;
         this.#srcWords = new Int32Array(frame.buffer, 0, frame.buffer.byteLength >>> 2);
       }
+      if (this.#staging) {
+        this.#stage(task, frame.byteOffset >>> 2, length);
+        this.#touch(s);
+        return true;
+      }
       if (!ch.receiveWords(this.#srcWords, frame.byteOffset, length)) {
         s.counters.rxQueueFull++;
         this.#starved = true;
@@ -544,6 +606,67 @@ export class ExokernelCore implements SessionHost {
     this.#delivered[task]++;
     this.counters.rxCopies++;
     return true;
+  }
+
+  /**
+   * Copies the current small frame (`length` bytes from word `srcWord` of the NIC's buffer) into the staging
+   * arena, after the task's other staged frames. With many tasks, consecutive frames go to different tasks,
+   * so delivering each at once pulls that task's channel state, ring slots and pool frame (last touched by
+   * the task's thread, on another core) into this core's cache for one frame; staged, they are pulled once
+   * for all the frames the task gets before the publish.
+   */
+  #stage(task: number, srcWord: number, length: number): void {
+    const n = (length + 3) >>> 2;
+    if (this.#stageCount === STAGE_FRAMES || this.#stageAt + n > STAGE_WORDS) this.#drainStaged();
+    const e = this.#stageCount++;
+    const at = this.#stageAt;
+    const to = this.#stageWords;
+    const src = this.#srcWords;
+    for (let i = 0; i < n; i++) to[at + i] = src[srcWord + i];
+    this.#stageAt = at + n;
+    this.#stageOffset[e] = at;
+    this.#stageLength[e] = length;
+    this.#stageNext[e] = NONE;
+    if (this.#stageHead[task] === NONE) this.#stageHead[task] = e;
+    else this.#stageNext[this.#stageTail[task]] = e;
+    this.#stageTail[task] = e;
+  }
+
+  /**
+   * Moves every staged frame into its task's RX queue (staged there, visible at the task's next flush), one
+   * task at a time. A task out of empty frames loses the rest of its staged frames (counted as queue full),
+   * as it would have lost them delivered one by one; the next flush is then not held back.
+   */
+  #drainStaged(): void {
+    if (this.#stageCount === 0) return;
+    const dirty = this.#dirty;
+    const words = this.#stageWords;
+    const offsets = this.#stageOffset;
+    const lengths = this.#stageLength;
+    const next = this.#stageNext;
+    let copies = 0;
+    for (let i = 0; i < dirty.length; i++) {
+      const s = dirty[i];
+      const id = s.id;
+      let e = this.#stageHead[id];
+      if (e === NONE) continue;
+      this.#stageHead[id] = NONE;
+      const ch = s.channel;
+      let n = 0;
+      for (; e !== NONE; e = next[e]) {
+        if (!ch.receiveWords(words, offsets[e] << 2, lengths[e])) break;
+        n++;
+      }
+      for (; e !== NONE; e = next[e]) {
+        s.counters.rxQueueFull++;
+        this.#starved = true;
+      }
+      this.#delivered[id] += n;
+      copies += n;
+    }
+    this.counters.rxCopies += copies;
+    this.#stageAt = 0;
+    this.#stageCount = 0;
   }
 
   /** Adds a task to this poll's visits, once. */
