@@ -100,45 +100,9 @@ export async function runUp(options: UpOptions): Promise<Up> {
   try {
     const ctx = { actor: 'exonet-up' };
     await server.store.put('drivers', { id: DRIVER_ID, attributes: { ip } }, ctx);
-    await server.store.put(
-      'principals',
-      {
-        id: SERVICES,
-        uid: 0,
-        groups: [],
-        capabilities: ['bind-privileged', 'receive-broadcast'],
-        admin: false,
-        attributes: {},
-        disabled: false,
-      },
-      ctx,
-    );
-    await server.store.deleteTokens(SERVICES, ctx);
-    const token = generateToken();
-    await server.store.addToken(
-      { hash: hashToken(token), principal: SERVICES, createdAt: Math.floor(Date.now() / 1000) },
-      ctx,
-    );
+    const token = await principalWithToken(server, SERVICES, 0, ['bind-privileged', 'receive-broadcast']);
     const uid = process.getuid?.() ?? 0;
-    await server.store.put(
-      'principals',
-      {
-        id: LOCAL,
-        uid,
-        groups: [],
-        capabilities: [],
-        admin: false,
-        attributes: {},
-        disabled: false,
-      },
-      ctx,
-    );
-    await server.store.deleteTokens(LOCAL, ctx);
-    const localToken = generateToken();
-    await server.store.addToken(
-      { hash: hashToken(localToken), principal: LOCAL, createdAt: Math.floor(Date.now() / 1000) },
-      ctx,
-    );
+    const localToken = await principalWithToken(server, LOCAL, uid, []);
     for (const r of upRules()) await server.store.put('rules', r, ctx);
     log(`permission server: ${server.url} (SQLite ${resolve(data, 'permission-server.db')})`);
 
@@ -232,6 +196,25 @@ export async function runUp(options: UpOptions): Promise<Up> {
     while (cleanup.length > 0) await cleanup.pop()!().catch(() => {});
     throw err;
   }
+}
+
+/** Writes a principal (idempotently) and gives it one fresh bearer token, replacing any earlier ones. */
+async function principalWithToken(
+  server: PermissionServer,
+  id: string,
+  uid: number,
+  capabilities: string[],
+): Promise<string> {
+  const ctx = { actor: 'exonet-up' };
+  await server.store.put(
+    'principals',
+    { id, uid, groups: [], capabilities, admin: false, attributes: {}, disabled: false },
+    ctx,
+  );
+  await server.store.deleteTokens(id, ctx);
+  const token = generateToken();
+  await server.store.addToken({ hash: hashToken(token), principal: id, createdAt: Math.floor(Date.now() / 1000) }, ctx);
+  return token;
 }
 
 /** The simulated peer takes .1 of the task's network, or .3 when the task itself is .1. */
