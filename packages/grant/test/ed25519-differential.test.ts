@@ -4,20 +4,13 @@
  * return the same verdict for every input: the edge-case vectors ("Taming the many EdDSAs", RFC 8032, the
  * small-order forgery) and random honest, mutated, mixed-order and malleated signatures.
  */
-import { readFileSync } from 'node:fs';
 import * as ed from '@noble/ed25519';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { keyPairFromSeed, signBytes, sodiumAvailable, verifyFast, verifyReference } from '../src/ed25519.ts';
+import { edgeVectors, hex } from './helpers.ts';
 
-interface Vector {
-  name: string;
-  message: string;
-  pub_key: string;
-  signature: string;
-}
-const vectors: Vector[] = JSON.parse(readFileSync(new URL('./vectors/ed25519-edge.json', import.meta.url), 'utf8'));
-const hex = (s: string) => Uint8Array.from(Buffer.from(s, 'hex'));
+const vectors = edgeVectors;
 const L = 2n ** 252n + 27742317777372353535851937790883648493n;
 
 /** A point of order 8 (from the small-order list of "Taming the many EdDSAs"). */

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import {
   b64urlEncode,
   type GrantClaims,
@@ -52,3 +53,18 @@ export function stubVerifyProgram(program: Uint8Array): { ok: true } | { ok: fal
   const last = program[program.length - 8]! & 0x07;
   return last === 0x06 ? { ok: true } : { ok: false, message: 'last instruction is not a return' };
 }
+
+/** One Ed25519 edge-case vector ("Taming the many EdDSAs", RFC 8032, the small-order forgery). */
+export interface EdgeVector {
+  name: string;
+  message: string;
+  pub_key: string;
+  signature: string;
+}
+
+/** The edge-case vectors both the strict-verification and the differential tests run. */
+export const edgeVectors: EdgeVector[] = JSON.parse(
+  readFileSync(new URL('./vectors/ed25519-edge.json', import.meta.url), 'utf8'),
+);
+
+export const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
