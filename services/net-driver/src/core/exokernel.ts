@@ -121,10 +121,10 @@ const NO_VISIT = (_member: number): void => {};
  * first copied into a driver-local arena and reaches the task's queue only when what was delivered is
  * published (or the arena fills), all of one task's frames in one go.
  */
-const STAGE_MIN_TASKS = 32;
+const STAGE_MIN_TASKS = 256;
 /** Frames the staging arena holds, and its size in 32-bit words (small frames take at most 64 each). */
 const STAGE_FRAMES = 1 << 14;
-const STAGE_WORDS = 1 << 17;
+const STAGE_WORDS = 1 << 18;
 
 /**
  * The exokernel core of one driver: RX demultiplexing into task queues, layered TX filtering on the NIC's own
@@ -237,6 +237,8 @@ export class ExokernelCore implements SessionHost {
   readonly #stageLength = new Int32Array(STAGE_FRAMES);
   readonly #stageNext = new Int32Array(STAGE_FRAMES);
   readonly #stageHead: Int32Array;
+  /** Per task: the largest frame staged for it (its pool's frame size, at most 256 bytes). */
+  readonly #stageMax: Int32Array;
   readonly #stageTail: Int32Array;
   #stageAt = 0;
   #stageCount = 0;
@@ -262,6 +264,7 @@ export class ExokernelCore implements SessionHost {
     this.#inVisit = new Uint8Array(maxTasks);
     this.#delivered = new Float64Array(maxTasks);
     this.#stageHead = new Int32Array(maxTasks).fill(NONE);
+    this.#stageMax = new Int32Array(maxTasks);
     this.#stageTail = new Int32Array(maxTasks);
     this.#coalesceFrames = Math.max(0, options.rxCoalesceFrames ?? 8192);
     this.#coalesceMs = Math.max(0, options.rxCoalesceMicros ?? 2000) / 1000;
@@ -332,6 +335,7 @@ export class ExokernelCore implements SessionHost {
     this.#stamp[id] = 0;
     this.#delivered[id] = 0;
     this.#stageHead[id] = NONE;
+    this.#stageMax[id] = Math.min(256, channel.pool.frameSize);
     this.#live.add(session);
     this.#liveList.push(session);
     this.#carry[id] = 0;
@@ -569,20 +573,28 @@ export class ExokernelCore implements SessionHost {
     const s = this.#sessions[task];
     if (s === undefined) return false;
     this.#got[this.#gotCount++] = task;
-    const ch = s.channel;
     const frame = this.#frame;
     const length = this.#length;
+    if (this.#staging && length <= this.#stageMax[task] && (frame.byteOffset & 3) === 0 && frame.length >= length + 3) {
+      // Staged: nothing of the task (not even its session or channel object) is touched until the drain.
+      if (frame.buffer !== this.#srcBuffer) {
+        this.#srcBuffer = frame.buffer;
+        this.#srcWords = new Int32Array(frame.buffer, 0, frame.buffer.byteLength >>> 2);
+      }
+      this.#stage(task, frame.byteOffset >>> 2, length);
+      if (this.#isDirty[task] === 0) {
+        this.#isDirty[task] = 1;
+        this.#dirty.push(s);
+      }
+      return true;
+    }
+    const ch = s.channel;
     if (length <= 256 && length <= ch.pool.frameSize && (frame.byteOffset & 3) === 0 && frame.length >= length + 3) {
       // Small aligned frames (most of a packet rate): take, copy word by word and deliver in one step, over a
       // word view of the NIC's buffer made once.
       if (frame.buffer !== this.#srcBuffer) {
         this.#srcBuffer = frame.buffer;
         this.#srcWords = new Int32Array(frame.buffer, 0, frame.buffer.byteLength >>> 2);
-      }
-      if (this.#staging) {
-        this.#stage(task, frame.byteOffset >>> 2, length);
-        this.#touch(s);
-        return true;
       }
       if (!ch.receiveWords(this.#srcWords, frame.byteOffset, length)) {
         s.counters.rxQueueFull++;
