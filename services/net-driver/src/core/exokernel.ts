@@ -588,6 +588,8 @@ export class ExokernelCore implements SessionHost {
       }
       return true;
     }
+    // A frame that is not staged must not overtake the task's staged ones.
+    if (this.#stageHead[task] !== NONE) this.#drainTask(s);
     const ch = s.channel;
     if (length <= 256 && length <= ch.pool.frameSize && (frame.byteOffset & 3) === 0 && frame.length >= length + 3) {
       // Small aligned frames (most of a packet rate): take, copy word by word and deliver in one step, over a
@@ -660,33 +662,32 @@ export class ExokernelCore implements SessionHost {
   #drainStaged(): void {
     if (this.#stageCount === 0) return;
     const dirty = this.#dirty;
+    for (let i = 0; i < dirty.length; i++) if (this.#stageHead[dirty[i].id] !== NONE) this.#drainTask(dirty[i]);
+    this.#stageAt = 0;
+    this.#stageCount = 0;
+  }
+
+  /** Moves one task's staged frames into its RX queue, in order (see {@link #drainStaged}). */
+  #drainTask(s: TaskSession): void {
+    const id = s.id;
     const words = this.#stageWords;
     const offsets = this.#stageOffset;
     const lengths = this.#stageLength;
     const next = this.#stageNext;
-    let copies = 0;
-    for (let i = 0; i < dirty.length; i++) {
-      const s = dirty[i];
-      const id = s.id;
-      let e = this.#stageHead[id];
-      if (e === NONE) continue;
-      this.#stageHead[id] = NONE;
-      const ch = s.channel;
-      let n = 0;
-      for (; e !== NONE; e = next[e]) {
-        if (!ch.receiveWords(words, offsets[e] << 2, lengths[e])) break;
-        n++;
-      }
-      for (; e !== NONE; e = next[e]) {
-        s.counters.rxQueueFull++;
-        this.#starved = true;
-      }
-      this.#delivered[id] += n;
-      copies += n;
+    let e = this.#stageHead[id];
+    this.#stageHead[id] = NONE;
+    const ch = s.channel;
+    let n = 0;
+    for (; e !== NONE; e = next[e]) {
+      if (!ch.receiveWords(words, offsets[e] << 2, lengths[e])) break;
+      n++;
     }
-    this.counters.rxCopies += copies;
-    this.#stageAt = 0;
-    this.#stageCount = 0;
+    for (; e !== NONE; e = next[e]) {
+      s.counters.rxQueueFull++;
+      this.#starved = true;
+    }
+    this.#delivered[id] += n;
+    this.counters.rxCopies += n;
   }
 
   /** Adds a task to this poll's visits, once. */

@@ -50,6 +50,27 @@ describe('core: staged (two-phase) delivery of small frames', () => {
     });
   }
 
+  it('keeps a task’s order when frames too large to stage come between staged ones', async () => {
+    fx = coreFixture({ rxStageMinTasks: 0 });
+    const a = await fx.task();
+    const b = await fx.task();
+    await a.install(fx.grant(a, 'udp dst port 7').jws);
+    await b.install(fx.grant(b, 'udp dst port 9').jws);
+    const got = collect(a);
+    const frames: Uint8Array[] = [];
+    for (let k = 0; k < 24; k++) {
+      // Every third datagram to port 7 is 400 bytes: delivered directly, after the task's staged ones.
+      const payload = new Uint8Array(k % 3 === 2 ? 400 : 8);
+      new DataView(payload.buffer).setUint32(0, k);
+      frames.push(udp({ ...toDriver, sport: 1000, dport: 7, payload }), numbered(9, k));
+    }
+    for (let r = 0; r < frames.length; r += 12) {
+      fx.peerSend(...frames.slice(r, r + 12));
+      await until(() => got.length >= (r + 12) / 2, `slice ${r}`);
+    }
+    expect(got.map(seqOf)).toEqual(Array.from({ length: 24 }, (_, k) => k));
+  });
+
   it('a task that scribbles garbage over its offered frames loses only its own frames', async () => {
     fx = coreFixture({ rxStageMinTasks: 0 });
     const good = await fx.task();
