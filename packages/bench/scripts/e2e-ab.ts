@@ -23,7 +23,7 @@ try {
     for (const f of settings) {
       const [frames, micros, perTask, stage] = f.split(':');
       side.core.setRxCoalescing(Number(frames), Number(micros) || undefined, Number(perTask) || undefined);
-      side.core.setRxStaging(stage === 'off' ? Number.POSITIVE_INFINITY : Number(stage ?? 32));
+      side.core.setRxStaging(stage === 'off' ? Number.POSITIVE_INFINITY : Number(stage ?? 256));
       await side.measure(0.1, 0);
       const e = await side.measure(0.6, 0.2);
       res.get(f)!.pps.push(e.pps);

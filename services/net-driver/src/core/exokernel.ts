@@ -59,7 +59,7 @@ export interface CoreOptions {
   readonly rxCoalescePerTask?: number;
   /**
    * Two-phase delivery of small frames from this many attached tasks on (see {@link STAGE_MIN_TASKS});
-   * Infinity turns it off, 0 always stages. Default 32.
+   * Infinity turns it off, 0 always stages. Default 256.
    */
   readonly rxStageMinTasks?: number;
   /**
