@@ -1,8 +1,11 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { attachViaSocket } from '@exonet/client';
+import { generateSigningKey, jwksDocument } from '@exonet/grant';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PcapReader, PcapWriter } from '../src/wire/pcap-file.ts';
 import { frame, MAC, PEER } from './helpers.ts';
@@ -61,6 +64,64 @@ describe('exonet nic', () => {
       const err = await run(process.execPath, [bin, ...args]).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 1 });
       expect((err as { stderr: string }).stderr).toMatch(/bad wire "udp:abc"|expected a MAC address/);
+    }
+  });
+});
+
+describe('exonet driver', () => {
+  it('serves task processes on its attach socket, naming them by uid; refuses to take a live socket', async () => {
+    const jwks = join(dir, 'jwks.json');
+    writeFileSync(jwks, JSON.stringify(jwksDocument([generateSigningKey()])));
+    const socket = join(dir, 'drv.sock');
+    const uid = process.getuid?.() ?? 0;
+    const child = spawn(
+      process.execPath,
+      [
+        bin,
+        'driver',
+        '--id',
+        'cli-drv',
+        '--jwks',
+        jwks,
+        '--listen',
+        '127.0.0.1:0',
+        '--attach-socket',
+        socket,
+        '--attach-principal',
+        `${uid}=carol`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!out.includes('tasks attach at') && Date.now() < deadline && child.exitCode === null) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(out).toContain(`tasks attach at ${socket}`);
+      const task = await attachViaSocket(socket);
+      expect(task.principal).toBe('carol');
+      expect(task.driver).toBe('cli-drv');
+      await task.connection.close();
+      // A second driver on the same socket is refused: the first still listens there.
+      const second = await run(process.execPath, [
+        bin,
+        'driver',
+        '--jwks',
+        jwks,
+        '--listen',
+        '127.0.0.1:0',
+        '--attach-socket',
+        socket,
+      ]).catch((e: { code: number; stderr: string }) => e);
+      expect((second as { code: number }).code).toBe(1);
+      expect((second as { stderr: string }).stderr).toContain('another process listens');
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
     }
   });
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { FirewallConfig } from '../core/firewall.ts';
 import { startAdminHttp } from '../service/admin-http.ts';
-import { listenForTasks, parsePrincipalMap, passwdPrincipals } from '../service/attach-socket.ts';
+import { type AttachSocket, listenForTasks, parsePrincipalMap, passwdPrincipals } from '../service/attach-socket.ts';
 import { DriverService, type DriverStatus } from '../service/driver-service.ts';
 import { WIRE_SPEC_FORMS } from '../wire/spec.ts';
 import { parseMac } from './nic.ts';
@@ -35,6 +35,7 @@ export function registerDriverCommands(program: Command): void {
       [] as string[],
     )
     .action(async (opts: Record<string, string | undefined> & { attachPrincipal?: string[] }) => {
+      const principals = parsePrincipalMap(opts.attachPrincipal ?? []);
       const staleness = Number(opts.staleness);
       if (!(staleness > 0))
         throw new Error(`--staleness: expected a positive number of seconds, got "${opts.staleness}"`);
@@ -51,16 +52,23 @@ export function registerDriverCommands(program: Command): void {
         stalenessBoundMs: staleness * 1000,
         mac: opts.mac ? parseMac(opts.mac) : undefined,
       });
-      const principals = parsePrincipalMap(opts.attachPrincipal ?? []);
-      const admin = await startAdminHttp(service, opts.listen ?? '127.0.0.1:7481');
       const socketPath =
         opts.attachSocket === undefined || opts.attachSocket.startsWith('(')
           ? join(tmpdir(), `exonet-${service.id.replace(/[^A-Za-z0-9._-]/g, '_')}.sock`)
           : opts.attachSocket;
-      const attach =
-        socketPath === 'none'
-          ? undefined
-          : await listenForTasks(service, { path: socketPath, principalOf: passwdPrincipals(principals) });
+      let admin: Awaited<ReturnType<typeof startAdminHttp>> | undefined;
+      let attach: AttachSocket | undefined;
+      try {
+        admin = await startAdminHttp(service, opts.listen ?? '127.0.0.1:7481');
+        if (socketPath !== 'none') {
+          attach = await listenForTasks(service, { path: socketPath, principalOf: passwdPrincipals(principals) });
+        }
+      } catch (err) {
+        // Whatever started must stop, or the process would stay up after reporting the error.
+        await admin?.close();
+        await service.close();
+        throw err;
+      }
       const out = (l: string) => process.stdout.write(`${l}\n`);
       out(`driver ${service.id}: MAC ${service.core.mac}, wire ${opts.wire}`);
       out(`  grants from ${servers.length > 0 ? servers.join(', ') : `${opts.jwks} (offline: no revocation feed)`}`);

@@ -23,7 +23,8 @@ export interface OpenedNic {
   /**
    * Lets a frame source on the wire (generator, pcap replay) deliver up to `max` frames, one at a time and
    * only while a descriptor is free (flow control). In-thread the caller drives sources with it; in a worker
-   * the sources run by themselves and this returns 0.
+   * the first call starts the sources, which then run by themselves, and it returns 0. Call it once the
+   * driver is up: a frame that arrives between RX enable and the receive filter is dropped, as on the chip.
    */
   pump(max: number): number;
   close(): Promise<void>;
@@ -36,8 +37,15 @@ export async function openNic(options: OpenNicOptions): Promise<OpenedNic> {
   if (worker) {
     if (typeof wire !== 'string') throw new TypeError('a model in a worker opens its wire from a specification');
     const nic = await createWorkerNic({ ...rest, wire, mac });
-    nic.setPumping('flow');
-    return { driver: nic.driver, inWorker: true, pump: () => 0, close: () => nic.close() };
+    let pumping = false;
+    const pump = () => {
+      if (!pumping) {
+        pumping = true;
+        nic.setPumping('flow');
+      }
+      return 0;
+    };
+    return { driver: nic.driver, inWorker: true, pump, close: () => nic.close() };
   }
   const w = typeof wire === 'string' ? await openWire(wire, { mac }) : wire;
   const nic = createInThreadNic({ ...rest, wire: w, mac });

@@ -14,7 +14,7 @@
  * @module
  */
 import { chmodSync, chownSync, lstatSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { type PeerCredentials, peerCredentials } from '@exonet/ipc';
 import type { TaskSession } from '../core/task-session.ts';
 import type { DriverService } from './driver-service.ts';
@@ -172,7 +172,7 @@ export async function listenForTasks(service: DriverService, options: AttachSock
   }, 500);
   sweep.unref();
 
-  removeStaleSocket(options.path);
+  await removeStaleSocket(options.path);
   const server: Server = createServer(onConnection);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -197,8 +197,11 @@ export async function listenForTasks(service: DriverService, options: AttachSock
   };
 }
 
-/** A socket file left by a driver that died is replaced; anything else at the path is not ours to delete. */
-function removeStaleSocket(path: string): void {
+/**
+ * A socket file left by a driver that died is replaced; a socket someone still listens on, or anything else
+ * at the path, is not ours to take.
+ */
+async function removeStaleSocket(path: string): Promise<void> {
   let isSocket: boolean;
   try {
     isSocket = lstatSync(path).isSocket();
@@ -206,5 +209,14 @@ function removeStaleSocket(path: string): void {
     return;
   }
   if (!isSocket) throw new Error(`--attach-socket: ${path} exists and is not a socket`);
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (live) throw new Error(`--attach-socket: another process listens at ${path}`);
   rmSync(path, { force: true });
 }

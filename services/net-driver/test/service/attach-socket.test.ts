@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -148,6 +148,21 @@ describe('the attach socket', () => {
     writeFileSync(file, 'keep me');
     await expect(listenForTasks(driver, { path: file })).rejects.toThrow(/not a socket/);
     expect(existsSync(file)).toBe(true);
+    // A driver killed with -9 leaves its socket file behind: the next one takes the path over.
+    const stale = join(dir, 'stale.sock');
+    const holder = spawn(process.execPath, [
+      '-e',
+      `require('node:net').createServer().listen(${JSON.stringify(stale)}, () => console.log('up'))`,
+    ]);
+    await once(holder.stdout!, 'data');
+    holder.kill('SIGKILL');
+    await once(holder, 'exit');
+    expect(existsSync(stale)).toBe(true);
+    const taken = await listenForTasks(driver, { path: stale, principalOf: () => 'alice' });
+    cleanups.push(() => taken.close());
+    const task = await attachViaSocket(stale);
+    cleanups.push(() => task.connection.close());
+    expect(task.principal).toBe('alice');
   });
 });
 
