@@ -5,7 +5,7 @@
  * @module
  */
 import { BpfError, BpfErrorCode } from './errors.ts';
-import { bpfClass, bpfOp, type Insn, JA, JMP, type Program } from './insn.ts';
+import { bpfClass, bpfOp, type Insn, JA, JMP, jumpTargets, type Program } from './insn.ts';
 import { interpret } from './interpreter.ts';
 import { verifyProgram } from './verifier.ts';
 
@@ -148,17 +148,7 @@ function condJs(insn: Insn, c: ConstRef = inlineK): string {
 /** The JavaScript source of a verified program's filter function body (exported for tests and docs). */
 export function programToJs(p: Program, c: ConstRef = inlineK): string {
   const len = p.length;
-  const targets = new Set<number>();
-  for (let pc = 0; pc < len; pc++) {
-    const { code, jt, jf, k } = p[pc]!;
-    if (bpfClass(code) !== JMP) continue;
-    if (bpfOp(code) === JA) {
-      if (k > 0) targets.add(pc + 1 + k);
-    } else {
-      if (jt > 0) targets.add(pc + 1 + jt);
-      if (jf > 0) targets.add(pc + 1 + jf);
-    }
-  }
+  const targets = jumpTargets(p);
   const used = new Set<number>();
   for (const insn of p) if ([0x60, 0x61, 0x02, 0x03].includes(insn.code)) used.add(insn.k);
   const lines: string[] = [];

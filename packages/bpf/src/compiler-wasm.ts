@@ -6,7 +6,7 @@
  */
 import { type CompiledFilter, compileProgram } from './compiler-js.ts';
 import { BpfError, BpfErrorCode } from './errors.ts';
-import { bpfClass, bpfOp, JA, JMP, type Program } from './insn.ts';
+import { bpfClass, jumpTargets, type Program } from './insn.ts';
 import { verifyProgram } from './verifier.ts';
 
 const u32leb = (v: number): number[] => {
@@ -240,21 +240,6 @@ interface WasmApi {
   Instance: new (m: object, imports: object) => { exports: Record<string, unknown> };
 }
 const Wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
-function jumpTargets(p: Program): Set<number> {
-  const targets = new Set<number>();
-  for (let pc = 0; pc < p.length; pc++) {
-    const { code, jt, jf, k } = p[pc]!;
-    if (bpfClass(code) !== JMP) continue;
-    if (bpfOp(code) === JA) {
-      if (k > 0) targets.add(pc + 1 + k);
-    } else {
-      if (jt > 0) targets.add(pc + 1 + jt);
-      if (jf > 0) targets.add(pc + 1 + jf);
-    }
-  }
-  return targets;
-}
 
 /**
  * Verifies a program and compiles it to WebAssembly. The returned filter copies each packet into the

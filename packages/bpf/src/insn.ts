@@ -190,3 +190,19 @@ export function fold(op: number, a: number, b: number): number | undefined {
   }
   return undefined;
 }
+
+/** The instructions some jump lands on (where generated code must be able to enter). */
+export function jumpTargets(p: Program): Set<number> {
+  const targets = new Set<number>();
+  for (let pc = 0; pc < p.length; pc++) {
+    const { code, jt, jf, k } = p[pc]!;
+    if (bpfClass(code) !== JMP) continue;
+    if (bpfOp(code) === JA) {
+      if (k > 0) targets.add(pc + 1 + k);
+    } else {
+      if (jt > 0) targets.add(pc + 1 + jt);
+      if (jf > 0) targets.add(pc + 1 + jf);
+    }
+  }
+  return targets;
+}

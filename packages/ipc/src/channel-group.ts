@@ -74,6 +74,25 @@ export interface GroupOptions {
 }
 
 /**
+ * Calls `visit` with the index of every bit set in `bitmap`, taking each word with one exchange (cleared
+ * before its visits, so a bit set from now on is seen by the next call, never lost). Returns how many.
+ */
+function takeMarked(bitmap: Int32Array, visit: (member: number) => void): number {
+  let n = 0;
+  for (let w = 0; w < bitmap.length; w++) {
+    if (Atomics.load(bitmap, w) === 0) continue;
+    let bits = Atomics.exchange(bitmap, w, 0);
+    while (bits !== 0) {
+      const low = bits & -bits;
+      bits ^= low;
+      n++;
+      visit((w << 5) | (31 - Math.clz32(low)));
+    }
+  }
+  return n;
+}
+
+/**
  * The driver's (trusted) end of a group. The driver only writes to the group's memory (pending bits, the
  * bell) and reads the need-wakeup flag, which at worst costs it a spurious wake-up call: nothing a task writes
  * there can make it touch other memory or skip a member.
@@ -193,19 +212,7 @@ export class DriverChannelGroup {
    */
   takeDriverPending(visit: (member: number) => void): number {
     if (this.#closed) return 0;
-    const pending = this.#driverPending;
-    let n = 0;
-    for (let w = 0; w < pending.length; w++) {
-      if (Atomics.load(pending, w) === 0) continue;
-      let bits = Atomics.exchange(pending, w, 0);
-      while (bits !== 0) {
-        const low = bits & -bits;
-        bits ^= low;
-        n++;
-        visit((w << 5) | (31 - Math.clz32(low)));
-      }
-    }
-    return n;
+    return takeMarked(this.#driverPending, visit);
   }
 
   /** Wakes the poller whatever its flag says (used when closing). */
@@ -399,23 +406,10 @@ export class TaskChannelGroup {
 
   /** Services every marked member once; returns how many were marked. Exposed for tests and custom loops. */
   drain(): number {
-    const pending = this.#pending;
-    const services = this.#services;
-    let n = 0;
-    for (let w = 0; w < pending.length; w++) {
-      // Clear before serving: whatever the driver publishes from now on sets the bit again.
-      if (Atomics.load(pending, w) === 0) continue;
-      let bits = Atomics.exchange(pending, w, 0);
-      while (bits !== 0) {
-        const low = bits & -bits;
-        bits ^= low;
-        const m = (w << 5) | (31 - Math.clz32(low));
-        n++;
-        serve(services[m]);
-      }
-    }
-    return n;
+    return takeMarked(this.#pending, this.#serveMember);
   }
+
+  readonly #serveMember = (m: number): void => serve(this.#services[m]);
 
   /** Services every member, marked or not. */
   sweep(): void {

@@ -1,4 +1,5 @@
 import type { DriverChannelGroup } from './channel-group.ts';
+import { copyWords } from './copy-words.ts';
 import { check, IpcError } from './errors.ts';
 import {
   ChannelHeader,
@@ -298,19 +299,7 @@ export class DriverChannel {
         this.violation(Violation.NOT_OWNED);
         continue;
       }
-      const to = this.poolWords;
-      const di = (this.poolBase + offset) >>> 2;
-      const si = srcByteOffset >>> 2;
-      const n = (length + 3) >>> 2;
-      // Four words a step: the loop's own cost (a bound check and a branch per word) is most of a short copy.
-      let i = 0;
-      for (; i + 4 <= n; i += 4) {
-        to[di + i] = src[si + i];
-        to[di + i + 1] = src[si + i + 1];
-        to[di + i + 2] = src[si + i + 2];
-        to[di + i + 3] = src[si + i + 3];
-      }
-      for (; i < n; i++) to[di + i] = src[si + i];
+      copyWords(this.poolWords, (this.poolBase + offset) >>> 2, src, srcByteOffset >>> 2, (length + 3) >>> 2);
       if (!this.rxActive.push(offset, length, 0, DescriptorStatus.OK)) {
         // Full only if the task broke the protocol (the ring holds every frame of the pool): the frame stays
         // the driver's, as deliverRx would keep it.

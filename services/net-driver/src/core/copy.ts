@@ -4,6 +4,7 @@
  * word loop over views made once is faster and allocates nothing. Large frames use `set`, whose memcpy wins
  * beyond a few hundred bytes (one small allocation per large frame).
  */
+import { copyWords } from '@exonet/ipc';
 
 /** Frames up to this length are copied word by word. */
 const WORD_COPY_MAX = 256;
@@ -29,12 +30,7 @@ export function copyFrame(src: Uint8Array, length: number, dst: Uint8Array, dstO
   const s = src.byteOffset;
   const d = dst.byteOffset + dstOffset;
   if (length <= WORD_COPY_MAX && ((s | d) & 3) === 0 && dstRoom >= length + 3 && src.length >= length + 3) {
-    const from = wordsOf(src.buffer);
-    const to = wordsOf(dst.buffer);
-    const si = s >>> 2;
-    const di = d >>> 2;
-    const n = (length + 3) >>> 2;
-    for (let i = 0; i < n; i++) to[di + i] = from[si + i];
+    copyWords(wordsOf(dst.buffer), d >>> 2, wordsOf(src.buffer), s >>> 2, (length + 3) >>> 2);
     return;
   }
   dst.set(length === src.length ? src : src.subarray(0, length), dstOffset);

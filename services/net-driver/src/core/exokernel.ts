@@ -1,6 +1,6 @@
 import type { Program } from '@exonet/bpf';
 import type { KeySet, RevocationSet } from '@exonet/grant';
-import { type ChannelHandle, createChannel, type DriverChannelGroup } from '@exonet/ipc';
+import { type ChannelHandle, copyWords, createChannel, type DriverChannelGroup } from '@exonet/ipc';
 import { TxStatus } from '@exonet/protocol';
 import { extractFlowKey, FlowKey, FlowKeyStatus, formatMac, IpProtocol } from '@exonet/wire';
 import type { NetDevice } from '../driver/net-device.ts';
@@ -634,17 +634,7 @@ export class ExokernelCore implements SessionHost {
     if (this.#stageCount === STAGE_FRAMES || this.#stageAt + n > STAGE_WORDS) this.#drainStaged();
     const e = this.#stageCount++;
     const at = this.#stageAt;
-    const to = this.#stageWords;
-    const src = this.#srcWords;
-    // Four words a step: the loop's own cost (a bound check and a branch per word) is most of a short copy.
-    let i = 0;
-    for (; i + 4 <= n; i += 4) {
-      to[at + i] = src[srcWord + i];
-      to[at + i + 1] = src[srcWord + i + 1];
-      to[at + i + 2] = src[srcWord + i + 2];
-      to[at + i + 3] = src[srcWord + i + 3];
-    }
-    for (; i < n; i++) to[at + i] = src[srcWord + i];
+    copyWords(this.#stageWords, at, this.#srcWords, srcWord, n);
     this.#stageAt = at + n;
     this.#stageOffset[e] = at;
     this.#stageLength[e] = length;
