@@ -6,8 +6,8 @@ import { DriverConnection, GrantClient } from '@exonet/client';
 import { spawnProcess } from '@exonet/ipc';
 import { generateToken, hashToken } from '@exonet/permission-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNetnsBridge, freeUdpPort, type NetnsBridge } from '../../../test/support/netns-bridge.ts';
 import { runUp, type Up } from '../src/up/run-up.ts';
-import { createNetnsBridge, freeUdpPort, type NetnsBridge } from './netns-bridge.ts';
 
 /*
  * `exonet up` in-process on a UDP wire, bridged by socat and a TAP device to a fresh Linux network namespace
