@@ -3,3 +3,4 @@
  * @packageDocumentation
  */
 export { buildLinuxHarness, type LinuxReceiveMode, type LinuxRunResult, runLinuxHarness } from './linux/harness.ts';
+export { type MachineInfo, machine } from './report/machine.ts';

@@ -5,9 +5,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { machine } from '@exonet/bench';
 import cliProgress from 'cli-progress';
 import type { BenchmarkLoader } from './bench.ts';
 import { barChart, formatNumber, lineChart } from './bench-charts.ts';
@@ -48,20 +48,21 @@ interface Outcome {
 const REPO_ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 
 function machineInfo(): Record<string, unknown> {
-  const c = cpus();
   let commit = 'unknown';
   try {
     commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
   } catch {
     // Not a git checkout: the report says unknown.
   }
+  const m = machine();
+  // results.json's keys (snake case) predate the shared MachineInfo; kept so earlier results still compare.
   return {
-    cpu: c[0]?.model.trim() ?? 'unknown',
-    cores: c.length,
-    memory_gib: Math.round(totalmem() / 2 ** 30),
-    kernel: `Linux ${release()}`,
-    node: process.version,
-    load_at_start: Number(loadavg()[0].toFixed(2)),
+    cpu: m.cpu,
+    cores: m.cores,
+    memory_gib: m.memoryGiB,
+    kernel: m.kernel,
+    node: m.node,
+    load_at_start: m.load,
     commit,
   };
 }
