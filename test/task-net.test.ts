@@ -1,9 +1,8 @@
 import { DriverConnection, GrantRequestError, TaskNet } from '@exonet/client';
-import { Cable, createInThreadNic, DriverService } from '@exonet/net-driver';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DRIVER_MAC, PEER_MAC, until } from '../services/net-driver/test/support/core-fixture.ts';
 import { udp } from '../services/net-driver/test/support/frames.ts';
-import { policyServer } from '../services/net-driver/test/support/policy.ts';
+import { serviceOnCable } from '../services/net-driver/test/support/service-fixture.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -12,8 +11,8 @@ afterEach(async () => {
 
 describe('TaskNet: sockets without sockets', () => {
   it('bindUdp obtains the grants, answers on the wire, and closing releases them', async () => {
-    const ps = await policyServer();
-    cleanups.push(() => ps.close());
+    const { ps, driver, peer } = await serviceOnCable(cleanups);
+    peer.driver.setReceiveFilter({ promiscuous: true });
     await ps.admin('POST', '/v1/rules', {
       id: 'udp-port-out',
       who: { users: ['alice'] },
@@ -22,19 +21,6 @@ describe('TaskNet: sockets without sockets', () => {
       ports: [{ from: 1, to: 65535 }],
       maxLifetimeSec: 3600,
     });
-    const cable = new Cable();
-    const peer = createInThreadNic({ wire: cable.b, mac: Uint8Array.of(2, 0, 0, 0, 0, 2) });
-    peer.driver.start();
-    peer.driver.setReceiveFilter({ promiscuous: true });
-    cleanups.push(() => peer.close());
-    const driver = await DriverService.start({
-      id: 'drv-1',
-      wire: cable.a,
-      servers: [ps.url],
-      issuer: 'exonet-test',
-      mac: Uint8Array.of(0x00, 0xe0, 0x4c, 0, 0, 1),
-    });
-    cleanups.push(() => driver.close());
     const conn = await DriverConnection.attach(driver.attach('alice').handle);
     cleanups.push(() => conn.close());
     const net = TaskNet.open({
