@@ -577,10 +577,7 @@ export class ExokernelCore implements SessionHost {
     const length = this.#length;
     if (this.#staging && length <= this.#stageMax[task] && (frame.byteOffset & 3) === 0 && frame.length >= length + 3) {
       // Staged: nothing of the task (not even its session or channel object) is touched until the drain.
-      if (frame.buffer !== this.#srcBuffer) {
-        this.#srcBuffer = frame.buffer;
-        this.#srcWords = new Int32Array(frame.buffer, 0, frame.buffer.byteLength >>> 2);
-      }
+      this.#viewSource(frame);
       this.#stage(task, frame.byteOffset >>> 2, length);
       if (this.#isDirty[task] === 0) {
         this.#isDirty[task] = 1;
@@ -594,10 +591,7 @@ export class ExokernelCore implements SessionHost {
     if (length <= 256 && length <= ch.pool.frameSize && (frame.byteOffset & 3) === 0 && frame.length >= length + 3) {
       // Small aligned frames (most of a packet rate): take, copy word by word and deliver in one step, over a
       // word view of the NIC's buffer made once.
-      if (frame.buffer !== this.#srcBuffer) {
-        this.#srcBuffer = frame.buffer;
-        this.#srcWords = new Int32Array(frame.buffer, 0, frame.buffer.byteLength >>> 2);
-      }
+      this.#viewSource(frame);
       if (!ch.receiveWords(this.#srcWords, frame.byteOffset, length)) {
         s.counters.rxQueueFull++;
         this.#starved = true;
@@ -620,6 +614,14 @@ export class ExokernelCore implements SessionHost {
     this.#delivered[task]++;
     this.counters.rxCopies++;
     return true;
+  }
+
+  /** Points #srcWords at the NIC buffer holding `frame`: a new view only when the buffer changes (rarely). */
+  #viewSource(frame: Uint8Array): void {
+    if (frame.buffer !== this.#srcBuffer) {
+      this.#srcBuffer = frame.buffer;
+      this.#srcWords = new Int32Array(frame.buffer, 0, frame.buffer.byteLength >>> 2);
+    }
   }
 
   /**
