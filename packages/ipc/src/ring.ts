@@ -195,6 +195,29 @@ abstract class RingEnd {
   /** Views of the caller's arrays and of the slots, reused by the bulk copies (see {@link ViewCache}). */
   protected readonly views: ViewCache<Uint32Array>;
 
+  /**
+   * Copies `words` words between the slots, from slot word `at` on (wrapping once at the end of the ring),
+   * and `lin[linAt, linAt + words)`: into the slots when `toSlots`, out of them otherwise. A run of at least
+   * SET_MIN_WORDS is one memcpy (`set` over a cached view); a shorter one goes word by word.
+   */
+  protected move(toSlots: boolean, lin: Uint32Array, linAt: number, at: number, words: number): void {
+    const first = Math.min(words, this.slots.length - at);
+    this.segment(toSlots, lin, linAt, at, first);
+    if (first < words) this.segment(toSlots, lin, linAt + first, 0, words - first);
+  }
+
+  private segment(toSlots: boolean, lin: Uint32Array, linAt: number, at: number, n: number): void {
+    const slots = this.slots;
+    if (n >= SET_MIN_WORDS) {
+      if (toSlots) slots.set(this.views.get(lin, linAt, n), at);
+      else lin.set(this.views.get(slots, at, n), linAt);
+    } else if (toSlots) {
+      for (let i = 0; i < n; i++) slots[at + i] = lin[linAt + i];
+    } else {
+      for (let i = 0; i < n; i++) lin[linAt + i] = slots[at + i];
+    }
+  }
+
   constructor(options: RingOptions) {
     const byteOffset = options.byteOffset ?? 0;
     const slotSize = options.slotSize ?? Descriptor.SIZE;
@@ -382,38 +405,10 @@ export class RingProducer extends RingEnd {
   }
 
   private copyIn(src: Uint32Array, n: number, srcWord: number): void {
-    const sw = this.slotWords;
-    const words = n * sw;
+    const words = n * this.slotWords;
     checkRange(src, srcWord, words, 'src');
-    if (words >= SET_MIN_WORDS) {
-      // One memcpy per contiguous run of slots: at most two, split where the ring wraps.
-      const s = (this.tail & this.mask) * sw;
-      const first = Math.min(words, this.slots.length - s);
-      this.slots.set(this.views.get(src, srcWord, first), s);
-      if (first < words) this.slots.set(this.views.get(src, srcWord + first, words - first), 0);
-      this.tail = (this.tail + n) >>> 0;
-      return;
-    }
-    const slots = this.slots;
-    const mask = this.mask;
-    let t = this.tail;
-    let d = srcWord;
-    if (sw === 4) {
-      for (let i = 0; i < n; i++, t++) {
-        const s = (t & mask) << 2;
-        slots[s] = src[d];
-        slots[s + 1] = src[d + 1];
-        slots[s + 2] = src[d + 2];
-        slots[s + 3] = src[d + 3];
-        d += 4;
-      }
-    } else {
-      for (let i = 0; i < n; i++, t++) {
-        let s = (t & mask) * sw;
-        for (let w = 0; w < sw; w++) slots[s++] = src[d++];
-      }
-    }
-    this.tail = t >>> 0;
+    this.move(true, src, srcWord, (this.tail & this.mask) * this.slotWords, words);
+    this.tail = (this.tail + n) >>> 0;
   }
 
   /** Blocks until `n` slots are free (true), or until the timeout or `stop()` (false). Never spins when idle. */
@@ -532,38 +527,10 @@ export class RingConsumer extends RingEnd {
   }
 
   private copyOut(dst: Uint32Array, n: number, dstWord: number): void {
-    const sw = this.slotWords;
-    const words = n * sw;
+    const words = n * this.slotWords;
     checkRange(dst, dstWord, words, 'dst');
-    if (words >= SET_MIN_WORDS) {
-      // One memcpy per contiguous run of slots: at most two, split where the ring wraps.
-      const s = (this.head & this.mask) * sw;
-      const first = Math.min(words, this.slots.length - s);
-      dst.set(this.views.get(this.slots, s, first), dstWord);
-      if (first < words) dst.set(this.views.get(this.slots, 0, words - first), dstWord + first);
-      this.head = (this.head + n) >>> 0;
-      return;
-    }
-    const slots = this.slots;
-    const mask = this.mask;
-    let h = this.head;
-    let d = dstWord;
-    if (sw === 4) {
-      for (let i = 0; i < n; i++, h++) {
-        const s = (h & mask) << 2;
-        dst[d] = slots[s];
-        dst[d + 1] = slots[s + 1];
-        dst[d + 2] = slots[s + 2];
-        dst[d + 3] = slots[s + 3];
-        d += 4;
-      }
-    } else {
-      for (let i = 0; i < n; i++, h++) {
-        let s = (h & mask) * sw;
-        for (let w = 0; w < sw; w++) dst[d++] = slots[s++];
-      }
-    }
-    this.head = h >>> 0;
+    this.move(false, dst, dstWord, (this.head & this.mask) * this.slotWords, words);
+    this.head = (this.head + n) >>> 0;
   }
 
   /** Blocks until `n` slots are filled (true), or until the timeout or `stop()` (false). Never spins when idle. */
