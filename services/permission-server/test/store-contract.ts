@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GrantRecord, RevocationEntry, Store } from '../src/store/store.ts';
 
 const ctx = { actor: 'test', requestId: 'req-1' };
-const T = 1_800_000_000;
+export const T = 1_800_000_000;
 
 export function grantRecord(overrides: Partial<GrantRecord> = {}): GrantRecord {
   return {

@@ -3,7 +3,7 @@
  * transaction, so the commit's fsync (synchronous=FULL) blocks this thread instead of the server's event
  * loop. A batch's results are posted back only after its commit returned, i.e. once it is durable.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { commitBatch, openDatabase, type WriteOp, type WriteResult, writerFor } from './sqlite-ops.ts';
 
 /** Messages to the writer thread: a batch is the JSON text of its WriteOp[] (see SqliteStore#flush). */
@@ -19,10 +19,13 @@ export type FromWriter =
 
 const port = parentPort!;
 const send = (m: FromWriter) => port.postMessage(m);
+const { path, results } = workerData as { path: string; results: MessagePort };
+/** Batch outcomes go on their own port, which the server may also read synchronously between requests. */
+const sendResult = (m: FromWriter) => results.postMessage(m);
 
 let writer: ReturnType<typeof writerFor> | undefined;
 try {
-  writer = writerFor(openDatabase((workerData as { path: string }).path));
+  writer = writerFor(openDatabase(path));
   send({ ready: true });
 } catch (err) {
   send({ ready: false, message: err instanceof Error ? err.message : String(err) });
@@ -33,19 +36,20 @@ port.on('message', (m: ToWriter) => {
     writer?.db.close();
     writer = undefined;
     send({ closed: true });
+    results.close();
     port.close();
     return;
   }
   if (!writer) {
-    send({ id: m.id, failed: { name: 'Error', message: 'EXO_ERR_STORE_CLOSED: the store is not open' } });
+    sendResult({ id: m.id, failed: { name: 'Error', message: 'EXO_ERR_STORE_CLOSED: the store is not open' } });
     return;
   }
   try {
     const results = commitBatch(writer, JSON.parse(m.batch) as WriteOp[]);
-    send({ id: m.id, results });
+    sendResult({ id: m.id, results });
   } catch (err) {
     const e = err as { name?: string; message?: string; code?: string };
-    send({
+    sendResult({
       id: m.id,
       failed: {
         name: e?.name ?? 'Error',

@@ -10,7 +10,7 @@
  * acknowledged. `:memory:` databases (tests only) cannot be shared between connections and write in-thread.
  */
 import { EventEmitter } from 'node:events';
-import type { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, type Worker } from 'node:worker_threads';
 import { spawnWorker } from '@exonet/ipc';
 import {
   commitBatch,
@@ -79,6 +79,8 @@ export class SqliteStore implements Store {
   #local: Writer | undefined;
   /** The writer thread (files). */
   #worker: Worker | undefined;
+  /** The port the writer thread posts batch outcomes on (see #pollWriter). */
+  #results: MessagePort | undefined;
   #queue: Pending[] = [];
   /** The batch the writer thread is committing. */
   #inflight: Pending[] | undefined;
@@ -106,11 +108,15 @@ export class SqliteStore implements Store {
     if (this.#path === ':memory:') this.#local = writerFor(db);
     else {
       try {
-        this.#worker = await startWriter(this.#path);
+        const started = await startWriter(this.#path);
+        this.#worker = started.worker;
+        this.#results = started.results;
       } catch (err) {
         db.close();
         throw err;
       }
+      this.#results.on('message', (m: FromWriter) => this.#onWriter(m));
+      this.#results.unref();
       this.#worker.on('message', (m: FromWriter) => this.#onWriter(m));
       this.#worker.on('error', (err) => this.#writerLost(err));
       this.#worker.on('exit', () =>
@@ -161,6 +167,7 @@ export class SqliteStore implements Store {
     const at = performance.now();
     this.#busy = at - this.#lastWriteAt < BUSY_MS;
     this.#lastWriteAt = at;
+    if (this.#inflight) this.#pollWriter();
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({
         op,
@@ -224,6 +231,16 @@ export class SqliteStore implements Store {
     // As one JSON text: every write is plain JSON data, and one string crosses the thread boundary for less
     // CPU on both sides than the structured clone of each write's object graph.
     worker.postMessage({ id: this.#nextBatch++, batch: JSON.stringify(ops) } satisfies ToWriter);
+  }
+
+  /**
+   * Takes the writer's outcome now if it is there. Under load the event loop runs a long train of request
+   * callbacks before it reaches the port's message; called between them, this acknowledges a durable batch
+   * (and sends the next) without waiting for the train to end.
+   */
+  #pollWriter(): void {
+    const m = this.#results && receiveMessageOnPort(this.#results);
+    if (m) this.#onWriter(m.message as FromWriter);
   }
 
   #onWriter(m: FromWriter): void {
@@ -443,8 +460,12 @@ function keyFromRow(r: KeyRow): SigningKeyRecord {
 }
 
 /** Starts the writer thread and waits until it has opened the database. */
-async function startWriter(path: string): Promise<Worker> {
-  const worker = spawnWorker(new URL('./sqlite-worker.ts', import.meta.url), { workerData: { path } });
+async function startWriter(path: string): Promise<{ worker: Worker; results: MessagePort }> {
+  const channel = new MessageChannel();
+  const worker = spawnWorker(new URL('./sqlite-worker.ts', import.meta.url), {
+    workerData: { path, results: channel.port2 },
+    transferList: [channel.port2],
+  });
   let onMessage: ((m: FromWriter) => void) | undefined;
   let onError: ((err: Error) => void) | undefined;
   let onExit: ((code: number) => void) | undefined;
@@ -466,5 +487,5 @@ async function startWriter(path: string): Promise<Worker> {
     worker.off('message', onMessage!).off('error', onError!).off('exit', onExit!);
   }
   worker.unref();
-  return worker;
+  return { worker, results: channel.port1 };
 }
