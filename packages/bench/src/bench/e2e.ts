@@ -53,7 +53,7 @@ function receiversToRun(quick: boolean): number[] {
 
 export async function run(options: Options): Promise<Record<string, unknown>> {
   const receivers = receiversToRun(options.quick);
-  const repetitions = options.quick ? 1 : 3;
+  const repetitions = options.quick ? 1 : 5;
   const seconds = options.quick ? 0.2 : 1;
   const warmup = options.quick ? 0.05 : 0.3;
   const binary = await buildLinuxHarness();
