@@ -2,7 +2,8 @@
  * Reference oracle for the exonet BPF tests and benchmark: drives libpcap's own pcap_compile,
  * bpf_validate, bpf_filter and bpf_image over a line protocol on stdin/stdout.
  *
- *   C <optimize 0|1> <snaplen> <expr...>   compile for DLT_EN10MB; "OK n" + n lines "code jt jf k", or "ERR msg"
+ *   L <dlt>                                the link type later C commands compile for (default DLT_EN10MB)
+ *   C <optimize 0|1> <snaplen> <expr...>   compile for the link type; "OK n" + n lines "code jt jf k", or "ERR msg"
  *   P <n> <code jt jf k>*n                 set the current program; prints "OK"
  *   V                                      bpf_validate the current program; prints 1 or 0
  *   I                                      bpf_image of each instruction, one a line, then "END"
@@ -40,6 +41,7 @@ static volatile unsigned int sink;
 
 int main(void) {
   static char line[MAX_LINE];
+  int dlt = DLT_EN10MB;
   pcap_t *dead = pcap_open_dead(DLT_EN10MB, 262144);
   setvbuf(stdout, NULL, _IOFBF, 1 << 16);
   while (fgets(line, sizeof line, stdin)) {
@@ -48,7 +50,7 @@ int main(void) {
     if (line[0] == 'C') {
       int optimize = 0, snaplen = 0, used = 0;
       if (sscanf(line + 1, " %d %d %n", &optimize, &snaplen, &used) < 2) { puts("ERR bad C"); fflush(stdout); continue; }
-      pcap_t *p = pcap_open_dead(DLT_EN10MB, snaplen);
+      pcap_t *p = pcap_open_dead(dlt, snaplen);
       struct bpf_program fp;
       if (pcap_compile(p, &fp, line + 1 + used, optimize, PCAP_NETMASK_UNKNOWN) != 0) {
         printf("ERR %s\n", pcap_geterr(p));
@@ -59,6 +61,9 @@ int main(void) {
         pcap_freecode(&fp);
       }
       pcap_close(p);
+    } else if (line[0] == 'L') {
+      dlt = (int)strtol(line + 1, NULL, 10);
+      puts("OK");
     } else if (line[0] == 'P') {
       char *s = line + 1;
       long n = strtol(s, &s, 10);

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { readCaptureFile } from './capture-file.ts';
 import { decodeProgram } from './codec-binary.ts';
 import { formatProgram, type ProgramFormat, parseProgramText } from './codec-text.ts';
-import { compileExpression } from './compile-expression.ts';
+import { compileExpression, type LinkLayer, linkLayerOf } from './compile-expression.ts';
 import { compileProgram } from './compiler-js.ts';
 import { BpfError, BpfErrorCode } from './errors.ts';
 import type { Program } from './insn.ts';
@@ -55,6 +55,29 @@ function rootOf(cmd: Command): Command & { rawArgs?: string[] } {
   return c as Command & { rawArgs?: string[] };
 }
 
+/** tcpdump's `-y` names of the link types expressions compile for. */
+const DLT_NAMES: Record<string, LinkLayer> = {
+  EN10MB: 'ethernet',
+  LINUX_SLL: 'linux-sll',
+  LINUX_SLL2: 'linux-sll2',
+  RAW: 'raw',
+  IPV4: 'ipv4',
+  IPV6: 'ipv6',
+};
+
+/** A `--linktype` value: a tcpdump -y name (DLT_ prefix optional) or a LINKTYPE number. */
+function parseLinkType(value: string): LinkLayer {
+  const name = value.toUpperCase().replace(/^DLT_/, '');
+  const link = /^\d+$/.test(value) ? linkLayerOf(Number(value)) : DLT_NAMES[name];
+  if (link === undefined) {
+    throw new BpfError(
+      BpfErrorCode.ARGUMENT,
+      `--linktype: "${value}" is not one of ${Object.keys(DLT_NAMES).join(', ')} (or LINKTYPE 1, 12, 101, 113, 228, 229, 276)`,
+    );
+  }
+  return link;
+}
+
 /** Adds `exonet bpf compile|verify|run` to the command line. */
 export function registerCommands(program: Command, io: CliIo = processIo): void {
   const bpf = program
@@ -69,15 +92,26 @@ export function registerCommands(program: Command, io: CliIo = processIo): void 
     .option('--dd', 'print like tcpdump -dd (C array; -dd works too)')
     .option('--ddd', 'print like tcpdump -ddd (decimal; -ddd works too)')
     .option('--snaplen <n>', 'the value returned on accept', '262144')
-    .action((words: string[], opts: { d?: boolean; dd?: boolean; ddd?: boolean; snaplen: string }, cmd: Command) => {
-      const snaplen = Number(opts.snaplen);
-      // tcpdump's own spellings -dd and -ddd would reach commander as repeated -d: honour them.
-      const raw = rootOf(cmd).rawArgs ?? [];
-      const format: ProgramFormat =
-        opts.ddd || raw.includes('-ddd') ? 'ddd' : opts.dd || raw.includes('-dd') ? 'dd' : 'd';
-      const p = compileExpression(words.join(' '), { snaplen });
-      io.out(formatProgram(p, format));
-    });
+    .option(
+      '-y, --linktype <type>',
+      'the link layer, as tcpdump -y: EN10MB, LINUX_SLL, LINUX_SLL2, RAW, IPV4, IPV6',
+      'EN10MB',
+    )
+    .action(
+      (
+        words: string[],
+        opts: { d?: boolean; dd?: boolean; ddd?: boolean; snaplen: string; linktype: string },
+        cmd: Command,
+      ) => {
+        const snaplen = Number(opts.snaplen);
+        // tcpdump's own spellings -dd and -ddd would reach commander as repeated -d: honour them.
+        const raw = rootOf(cmd).rawArgs ?? [];
+        const format: ProgramFormat =
+          opts.ddd || raw.includes('-ddd') ? 'ddd' : opts.dd || raw.includes('-dd') ? 'dd' : 'd';
+        const p = compileExpression(words.join(' '), { snaplen, link: parseLinkType(opts.linktype) });
+        io.out(formatProgram(p, format));
+      },
+    );
 
   bpf
     .command('verify')
@@ -97,7 +131,7 @@ export function registerCommands(program: Command, io: CliIo = processIo): void 
   bpf
     .command('run')
     .description('run a filter over a pcap file: one line per packet, the return value in decimal')
-    .requiredOption('--pcap <file>', 'capture file: pcap or pcapng (Ethernet for expressions)')
+    .requiredOption('--pcap <file>', 'capture file: pcap or pcapng (expressions compile for its link type)')
     .option('--program <file>', 'program file (tcpdump -dd/-ddd text) instead of an expression')
     .option('--engine <engine>', 'interpreter or compiled', 'compiled')
     .argument('[expr...]', 'a pcap-filter expression, when --program is not given')
@@ -109,18 +143,23 @@ export function registerCommands(program: Command, io: CliIo = processIo): void 
         throw new BpfError(BpfErrorCode.ARGUMENT, 'give either --program or an expression, not both');
       if (!opts.program && !words.length)
         throw new BpfError(BpfErrorCode.ARGUMENT, 'give --program FILE or an expression');
-      const p = opts.program ? readProgramFile(opts.program) : compileExpression(words.join(' '));
+      const capture = readCaptureFile(readFile(opts.pcap));
+      // An expression is compiled for the file's link type, as tcpdump -r does; a program file runs on the
+      // captured bytes whatever they are.
+      let p: Program;
+      if (opts.program) p = readProgramFile(opts.program);
+      else {
+        const link = linkLayerOf(capture.linktype);
+        if (link === undefined) {
+          throw new BpfError(
+            BpfErrorCode.ARGUMENT,
+            `pcap file: link type ${capture.linktype} is not one expressions compile for (1 Ethernet, 113 and 276 Linux cooked, 101 raw IP, 228 IPv4, 229 IPv6); give --program FILE`,
+          );
+        }
+        p = compileExpression(words.join(' '), { link });
+      }
       const v = verifyProgram(p);
       if (!v.ok) throw new BpfError(BpfErrorCode.VERIFY, `program rejected: ${v.message} (rule ${v.rule})`);
-      const capture = readCaptureFile(readFile(opts.pcap));
-      // An expression is compiled for Ethernet (as libpcap compiles for the file's link type); a program
-      // file runs on the captured bytes whatever they are.
-      if (capture.linktype !== 1 && !opts.program) {
-        throw new BpfError(
-          BpfErrorCode.ARGUMENT,
-          `pcap file: link type ${capture.linktype} is not Ethernet (1); expressions compile for Ethernet only (give --program FILE)`,
-        );
-      }
       const run =
         opts.engine === 'compiled'
           ? compileProgram(p)

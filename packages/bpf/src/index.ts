@@ -9,7 +9,13 @@ export { type Atom, type AtomLocation, atomHolds, type FilterSummary, summarize,
 export { type CapturedPacket, type CaptureFile, readCaptureFile, writeCaptureFile } from './capture-file.ts';
 export { decodeProgram, encodeProgram, INSN_BYTES } from './codec-binary.ts';
 export { formatProgram, type ProgramFormat, parseProgramText } from './codec-text.ts';
-export { type CompileExpressionOptions, compileExpression, DEFAULT_SNAPLEN } from './compile-expression.ts';
+export {
+  type CompileExpressionOptions,
+  compileExpression,
+  DEFAULT_SNAPLEN,
+  type LinkLayer,
+  linkLayerOf,
+} from './compile-expression.ts';
 export { type CompiledFilter, compileProgram, compileProgramShared } from './compiler-js.ts';
 export { compileProgramWasm } from './compiler-wasm.ts';
 export { conjoin } from './conjoin.ts';

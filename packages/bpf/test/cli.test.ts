@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Command, CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { packetSet } from '../src/bench/packets.ts';
+import { type Frame, packetSet } from '../src/bench/packets.ts';
 import { writeCaptureFile } from '../src/capture-file.ts';
 import { registerCommands } from '../src/cli.ts';
 import { compileExpression, encodeProgram, formatProgram, interpret } from '../src/index.ts';
+import { reframe, sll2Header, sllHeader } from './_link-frames.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'exonet-bpf-cli-'));
 
@@ -133,7 +134,7 @@ describe('exonet bpf run', () => {
     expect((await exonet('bpf', 'run', '--pcap', f, 'ether[3] = 0')).out).toBe('0\n');
   });
 
-  it('runs a program file over a capture of any link type; an expression only over Ethernet', async () => {
+  it("runs a program file over a capture of any link type; an expression for the capture's link type", async () => {
     const raw = [{ data: Uint8Array.from([0x45, 0, 0, 20]), wirelen: 20 }];
     const f = join(dir, 'raw-ip.pcap');
     writeFileSync(f, writeCaptureFile(raw, 101));
@@ -141,9 +142,29 @@ describe('exonet bpf run', () => {
     // ldb [0]; ret a
     writeFileSync(progFile, '2\n48 0 0 0\n22 0 0 0\n');
     expect((await exonet('bpf', 'run', '--pcap', f, '--program', progFile)).out).toBe('69\n');
-    const r = await exonet('bpf', 'run', '--pcap', f, 'ip');
+    expect((await exonet('bpf', 'run', '--pcap', f, 'ip')).out).toBe('262144\n');
+    expect((await exonet('bpf', 'run', '--pcap', f, 'ip6')).out).toBe('0\n');
+    const wifi = join(dir, 'wifi.pcap');
+    writeFileSync(wifi, writeCaptureFile(raw, 105));
+    const r = await exonet('bpf', 'run', '--pcap', wifi, 'ip');
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/link type 101 is not Ethernet/);
+    expect(r.err).toMatch(/link type 105 is not one expressions compile for/);
+    expect((await exonet('bpf', 'run', '--pcap', wifi, '--program', progFile)).out).toBe('69\n');
+  });
+
+  it('compiles for the link type -y names, and refuses an unknown one', async () => {
+    expect((await exonet('bpf', 'compile', '-y', 'LINUX_SLL', 'ip')).out).toBe(
+      formatProgram(compileExpression('ip', { link: 'linux-sll' }), 'd'),
+    );
+    expect((await exonet('bpf', 'compile', '--linktype', '276', '--ddd', 'arp')).out).toBe(
+      formatProgram(compileExpression('arp', { link: 'linux-sll2' }), 'ddd'),
+    );
+    const r = await exonet('bpf', 'compile', '-y', 'IEEE802_11', 'ip');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/--linktype: "IEEE802_11" is not one of/);
+    const v = await exonet('bpf', 'compile', '-y', 'RAW', 'vlan');
+    expect(v.code).toBe(1);
+    expect(v.err).toMatch(/no VLAN support for Raw IP/);
   });
 
   it.each([
@@ -184,6 +205,39 @@ describe('against tcpdump itself', () => {
     ]) {
       const { stdout } = await promisify(execFile)('tcpdump', [theirs!, expr]);
       expect((await exonet('bpf', 'compile', ours!, expr)).out).toBe(stdout);
+    }
+  });
+});
+
+describe('bpf run against tcpdump -r on captures of other link types', () => {
+  const ethernet = packetSet(300, 11);
+  // tcpdump prints nothing for a record with no captured bytes ("Invalid header: caplen==0"), filter or not:
+  // those are left out.
+  const captured = (frames: Frame[]) => frames.filter((f) => f.data.length > 0);
+  const captures = [
+    { linktype: 113, frames: captured(ethernet.map((f, i) => reframe(f, sllHeader(f.data, i % 3)))) },
+    { linktype: 276, frames: captured(ethernet.map((f, i) => reframe(f, sll2Header(f.data, i % 3)))) },
+    { linktype: 101, frames: captured(ethernet.map((f) => reframe(f, new Uint8Array(0)))) },
+  ];
+  const exprs = ['ip', 'udp port 53', 'tcp[tcpflags] & tcp-syn != 0', 'arp or ip6', 'host 10.0.0.1', 'less 80'];
+  it.each(captures)('link type $linktype: the same packets match as with tcpdump', async ({ linktype, frames }) => {
+    const f = join(dir, `link-${linktype}.pcap`);
+    writeFileSync(f, writeCaptureFile(frames, linktype));
+    for (const expr of exprs) {
+      const ours = (await exonet('bpf', 'run', '--pcap', f, expr)).out
+        .trim()
+        .split('\n')
+        .flatMap((v, i) => (v !== '0' ? [i + 1] : []));
+      // writeCaptureFile stamps packet i at 1,700,000,000 + i seconds: tcpdump -tt names each packet it
+      // printed (the ones the filter accepted) by that time.
+      const { stdout } = await promisify(execFile)('tcpdump', ['-tt', '-nn', '-r', f, expr], { maxBuffer: 1 << 26 });
+      const theirs = stdout
+        .split('\n')
+        .map((l) => /^(\d+)\.000000 /.exec(l)?.[1])
+        .filter((n): n is string => n !== undefined)
+        .map((t) => Number(t) - 1_700_000_000 + 1);
+      expect(ours, `${linktype} ${expr}`).toEqual(theirs);
+      expect(ours.length, `${linktype} ${expr}: some packets match`).toBeGreaterThan(0);
     }
   });
 });

@@ -53,16 +53,22 @@ const progLine = (p: Program): string => `P ${p.length} ${p.map((i) => `${i.code
 const packetLine = (pk: HarnessPacket): string =>
   `Q ${pk.wirelen >>> 0} ${pk.data.length ? Buffer.from(pk.data).toString('hex') : '-'}`;
 
-/** pcap_compile for DLT_EN10MB: a program, or libpcap's error message. */
+/** pcap_compile for a link type: a program, or libpcap's error message. */
 export type CompileOutcome = { readonly program: Program } | { readonly error: string };
 
 /** Compiles expressions with libpcap (optimised unless told otherwise). */
-export function pcapCompile(exprs: readonly string[], options: { optimize?: boolean; snaplen?: number } = {}) {
+export function pcapCompile(
+  exprs: readonly string[],
+  options: { optimize?: boolean; snaplen?: number /** DLT value (default 1, Ethernet). */; dlt?: number } = {},
+) {
   const opt = options.optimize === false ? 0 : 1;
   const snaplen = options.snaplen ?? 262144;
-  const out = runBatch(exprs.map((e) => `C ${opt} ${snaplen} ${e.replace(/[\r\n]/g, ' ')}`));
+  const out = runBatch([
+    `L ${options.dlt ?? 1}`,
+    ...exprs.map((e) => `C ${opt} ${snaplen} ${e.replace(/[\r\n]/g, ' ')}`),
+  ]);
   const results: CompileOutcome[] = [];
-  let at = 0;
+  let at = 1; // the "OK" of L
   for (let i = 0; i < exprs.length; i++) {
     const head = out[at++] ?? '';
     if (head.startsWith('ERR')) {

@@ -50,15 +50,42 @@ export const ETHERTYPE = {
 export const IPPROTO = { ICMP: 1, IGMP: 2, TCP: 6, UDP: 17, FRAGMENT: 44, ICMPV6: 58, SCTP: 132 };
 const ETHERMTU = 1500;
 
+/**
+ * The link layers expressions compile for, as libpcap's gencode treats them: Ethernet (DLT_EN10MB), Linux
+ * cooked captures v1 and v2 (what `tcpdump -i any` writes), and raw IP (no link header: the IP version nibble
+ * tells IPv4 from IPv6; DLT_IPV4 and DLT_IPV6 carry one version only).
+ */
+export type LinkLayer = 'ethernet' | 'linux-sll' | 'linux-sll2' | 'raw' | 'ipv4' | 'ipv6';
+
+/** libpcap's description of each link layer, for its error messages. */
+const LINK_NAMES: Record<LinkLayer, string> = {
+  ethernet: 'Ethernet',
+  'linux-sll': 'Linux cooked v1',
+  'linux-sll2': 'Linux cooked v2',
+  raw: 'Raw IP',
+  ipv4: 'Raw IPv4',
+  ipv6: 'Raw IPv6',
+};
+
 /** Where the link-layer type field and payload are; each `vlan` moves both by 4 for what follows. */
 export class Offsets {
-  linktype = 12;
-  linkpl = 14;
+  linktype: number;
+  linkpl: number;
+  constructor(readonly link: LinkLayer = 'ethernet') {
+    // SLL: packet type, ARPHRD, address length, 8 address bytes, then the protocol at 14; SLL2 starts with
+    // the protocol and has a 20-byte header. Raw IP has neither.
+    this.linktype = link === 'ethernet' ? 12 : link === 'linux-sll' ? 14 : link === 'linux-sll2' ? 0 : -1;
+    this.linkpl = link === 'ethernet' ? 14 : link === 'linux-sll' ? 16 : link === 'linux-sll2' ? 20 : 0;
+  }
   clone(): Offsets {
-    const o = new Offsets();
+    const o = new Offsets(this.link);
     o.linktype = this.linktype;
     o.linkpl = this.linkpl;
     return o;
+  }
+  /** Refuses what only Ethernet has (MAC addresses, VLAN tags), with libpcap's message. */
+  requireEthernet(pos: number, message: string): void {
+    if (this.link !== 'ethernet') throw semantic(pos, message.replace('%s', LINK_NAMES[this.link]));
   }
 }
 
@@ -88,14 +115,41 @@ export function mcmp(k: number, size: number, v: number, mask: number): Pred {
 
 const SPECIAL_LINKTYPES = new Set([0xfe, 0x06, 0xf0, 0xe0, 0x809b, 0x80f3]);
 
-/** gen_linktype for Ethernet: an Ethernet type, or an 802.3 frame's DSAP for values up to 1500. */
+/**
+ * gen_linktype: a test that the link layer carries `type` (an EtherType, or for values up to 1500 an 802.2
+ * LLC DSAP), per link layer as libpcap writes it.
+ */
 export function linktype(o: Offsets, type: number, pos = 0): Pred {
-  if (SPECIAL_LINKTYPES.has(type)) {
-    throw semantic(pos, `ether proto 0x${type.toString(16)} (an LLC/AppleTalk special case) is not supported`);
+  switch (o.link) {
+    case 'raw':
+      if (type === ETHERTYPE.IP) return mcmp(o.linkpl, B, 0x40, 0xf0);
+      if (type === ETHERTYPE.IPV6) return mcmp(o.linkpl, B, 0x60, 0xf0);
+      return FALSE;
+    case 'ipv4':
+      return type === ETHERTYPE.IP ? TRUE : FALSE;
+    case 'ipv6':
+      return type === ETHERTYPE.IPV6 ? TRUE : FALSE;
+    case 'linux-sll2':
+      // libpcap compares the protocol field alone here, LLC values included.
+      return cmp(o.linktype, H, type);
+    case 'linux-sll':
+      if (SPECIAL_LINKTYPES.has(type)) {
+        throw semantic(pos, `ether proto 0x${type.toString(16)} (an LLC/AppleTalk special case) is not supported`);
+      }
+      if (type > ETHERMTU) return cmp(o.linktype, H, type);
+      // 802.2 LLC frames have protocol LINUX_SLL_P_802_2 and their DSAP first in the payload.
+      return and(cmp(o.linktype, H, LINUX_SLL_P_802_2), cmp(o.linkpl, B, type));
+    case 'ethernet':
+      if (SPECIAL_LINKTYPES.has(type)) {
+        throw semantic(pos, `ether proto 0x${type.toString(16)} (an LLC/AppleTalk special case) is not supported`);
+      }
+      if (type > ETHERMTU) return cmp(o.linktype, H, type);
+      return and(not(test(ldAbs(H, o.linktype), JMP | JGT | K, ETHERMTU)), cmp(o.linktype + 2, B, type));
   }
-  if (type > ETHERMTU) return cmp(o.linktype, H, type);
-  return and(not(test(ldAbs(H, o.linktype), JMP | JGT | K, ETHERMTU)), cmp(o.linktype + 2, B, type));
 }
+
+/** The SLL protocol value of 802.2 LLC frames. */
+const LINUX_SLL_P_802_2 = 4;
 
 export function ipProto(o: Offsets, v: number): Pred {
   return and(linktype(o, ETHERTYPE.IP), cmp(o.linkpl + 9, B, v));
@@ -249,8 +303,11 @@ function bcmp6(off: number, mac: readonly number[]): Pred {
   return and(cmp(off + 2, W, word), cmp(off, H, (mac[0]! << 8) | mac[1]!));
 }
 
+const NO_MAC = 'ethernet addresses supported only on ethernet/FDDI/token ring/802.11/ATM LANE/Fibre Channel';
+
 /** `ether host/src/dst MAC` (gen_ehostop). */
-export function etherHost(mac: readonly number[], dir: Dir | undefined): Pred {
+export function etherHost(o: Offsets, mac: readonly number[], dir: Dir | undefined, pos: number): Pred {
+  o.requireEthernet(pos, NO_MAC);
   return bothWays(
     dir,
     () => bcmp6(6, mac),
@@ -266,6 +323,10 @@ export function multicast(o: Offsets, p: ProtoName | undefined, pos: number): Pr
   switch (p) {
     case undefined:
     case 'link':
+      o.requireEthernet(
+        pos,
+        'link-layer multicast filters supported only on ethernet/FDDI/token ring/ARCNET/802.11/ATM LANE/Fibre Channel',
+      );
       return test(ldAbs(B, 0), JMP | JSET | K, 1);
     case 'ip':
       return and(linktype(o, ETHERTYPE.IP), cmp(o.linkpl + 16, B, 224, JGE));
@@ -276,8 +337,11 @@ export function multicast(o: Offsets, p: ProtoName | undefined, pos: number): Pr
   }
 }
 
-export function broadcast(p: ProtoName | undefined, pos: number): Pred {
-  if (p === undefined || p === 'link') return etherBroadcast();
+export function broadcast(o: Offsets, p: ProtoName | undefined, pos: number): Pred {
+  if (p === undefined || p === 'link') {
+    o.requireEthernet(pos, 'not a broadcast link');
+    return etherBroadcast();
+  }
   if (p === 'ip') throw semantic(pos, "netmask not known, so 'ip broadcast' not supported");
   throw semantic(pos, `only link-layer/IP broadcast filters supported, not '${p} broadcast'`);
 }
@@ -393,6 +457,7 @@ export function lenCompare(jop: number, v: number): Pred {
 
 /** `vlan [id]`: the TPID test at the current offsets, then every later offset moves by 4. */
 export function vlan(o: Offsets, id: number | undefined, pos: number): Pred {
+  o.requireEthernet(pos, 'no VLAN support for %s');
   if (id !== undefined && id > 4095) throw semantic(pos, `VLAN tag ${id} greater than maximum 4095`);
   let b: Pred = or(linktype(o, ETHERTYPE.VLAN), linktype(o, ETHERTYPE.QINQ_AD));
   b = or(b, linktype(o, ETHERTYPE.QINQ));

@@ -19,6 +19,7 @@ import {
   etherHost,
   host4,
   host6,
+  type LinkLayer,
   lenArth,
   lenCompare,
   loadArth,
@@ -92,10 +93,11 @@ export class Parser {
   private i = 0;
   private readonly toks: Token[];
   private readonly match = new Map<number, number>();
-  private readonly o = new Offsets();
+  private readonly o: Offsets;
   private depth = 0;
 
-  constructor(src: string) {
+  constructor(src: string, link: LinkLayer = 'ethernet') {
+    this.o = new Offsets(link);
     this.toks = tokenize(src);
     const stack: number[] = [];
     this.toks.forEach((t, idx) => {
@@ -290,7 +292,7 @@ export class Parser {
       this.next();
     } else if (t.kind === 'kw' && (t.text === 'broadcast' || t.text === 'multicast') && dir === undefined) {
       this.next();
-      const pred = t.text === 'broadcast' ? broadcast(proto, t.pos) : multicast(this.o, proto, t.pos);
+      const pred = t.text === 'broadcast' ? broadcast(this.o, proto, t.pos) : multicast(this.o, proto, t.pos);
       return { pred, q: { pos: start } };
     } else if (dir === undefined) {
       this.fail(['host', 'net', 'port', 'portrange', 'proto', 'src', 'dst']);
@@ -407,7 +409,8 @@ export class Parser {
       case 'eid': {
         const mac = parseMac(t.text);
         if (!mac) throw semantic(t.pos, `invalid Ethernet address "${t.text}"`);
-        if ((q.type === undefined || q.type === 'host') && q.proto === 'link') return etherHost(mac, q.dir);
+        if ((q.type === undefined || q.type === 'host') && q.proto === 'link')
+          return etherHost(this.o, mac, q.dir, t.pos);
         throw semantic(t.pos, 'ethernet address used in non-ether expression');
       }
       case 'range': {
