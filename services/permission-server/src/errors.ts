@@ -31,6 +31,10 @@ export const serverErrors = {
   EXO_ERR_POLICY_VERSION: { status: 412, message: 'the object changed since the version given in If-Match' },
   EXO_ERR_POLICY_EXISTS: { status: 409, message: 'an object with this id already exists' },
   EXO_ERR_POLICY_INVALID: { status: 400, message: 'the policy object is not valid' },
+  EXO_ERR_POLICY_SELF_LOCKOUT: {
+    status: 409,
+    message: 'an administrator cannot delete, demote or revoke the tokens of the principal it signs in as',
+  },
   EXO_ERR_KEY_UNAVAILABLE: { status: 503, message: 'no active signing key' },
   EXO_ERR_KEY_SEALED: { status: 500, message: 'a sealed private key cannot be opened with the key-encryption key' },
   EXO_ERR_STORE_UNAVAILABLE: { status: 503, message: 'the store is not available' },

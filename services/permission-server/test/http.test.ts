@@ -295,6 +295,26 @@ describe('policy management', () => {
     expect((await t.call('DELETE', '/v1/drivers/drv-test')).status).toBe(204);
   });
 
+  it('409: an administrator cannot delete, demote or revoke the tokens of itself; another administrator can', async () => {
+    const root = await t.principal('root2', { admin: true });
+    for (const [method, url, body] of [
+      ['DELETE', '/v1/principals/root2', undefined],
+      ['DELETE', '/v1/principals/root2/tokens', undefined],
+      ['PUT', '/v1/principals/root2', { id: 'root2', uid: 0, admin: false }],
+    ] as const) {
+      const r = await t.call(method, url, body, root);
+      expect(r.status, `${method} ${url}`).toBe(409);
+      expect(r.json.error.code).toBe('EXO_ERR_POLICY_SELF_LOCKOUT');
+    }
+    // Still an administrator with a working token; replacing itself as an admin is fine.
+    expect((await t.call('PUT', '/v1/principals/root2', { id: 'root2', uid: 0, admin: true }, root)).status).toBe(200);
+    expect((await t.call('GET', '/v1/principals', undefined, root)).status).toBe(200);
+    // Another administrator (the bootstrap one) may remove it.
+    expect((await t.call('DELETE', '/v1/principals/root2/tokens')).json).toEqual({ deleted: 1 });
+    expect((await t.call('GET', '/v1/principals', undefined, root)).status).toBe(401);
+    expect((await t.call('DELETE', '/v1/principals/root2')).status).toBe(204);
+  });
+
   it('a disabled principal cannot authenticate', async () => {
     const token = await t.principal('erin', { groups: ['users'] });
     await t.call('PUT', '/v1/principals/erin', { id: 'erin', uid: 1000, groups: ['users'], disabled: true });

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
@@ -44,6 +44,14 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
     // Slow or stuck clients must not hold sockets forever (SSE routes hijack and manage their own).
     requestTimeout: 30_000,
     return503OnClosing: true,
+    // The router's own refusals (a URL that does not decode, a path segment over 100 characters) get the
+    // API's error body too, instead of fastify's.
+    frameworkErrors: (err, _req, reply) => {
+      const e = err as { statusCode?: number; message?: string };
+      (reply as FastifyReply)
+        .code(e.statusCode ?? 400)
+        .send(errorBody('EXO_ERR_HTTP_VALIDATION', e.message ?? 'bad request'));
+    },
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

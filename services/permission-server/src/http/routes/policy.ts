@@ -25,6 +25,19 @@ function ifMatch(header: string | string[] | undefined): number | undefined {
   return n;
 }
 
+/**
+ * Refuses a change that would take away the requesting administrator's own access: since every admin
+ * request comes from an administrator with a working token, at least one always remains.
+ */
+function notSelf(req: { principal?: { id: string } }, target: string, what: string): void {
+  if (req.principal?.id === target) {
+    throw new ServerError(
+      'EXO_ERR_POLICY_SELF_LOCKOUT',
+      `you sign in as ${target}: another administrator must ${what} it, so the server keeps an administrator`,
+    );
+  }
+}
+
 export async function policyRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const admin = requireAdmin(ctx);
@@ -86,6 +99,8 @@ export async function policyRoutes(app: FastifyInstance, ctx: AppContext): Promi
         const body = req.body as PolicyInput<PolicyKind>;
         if (body.id !== req.params.id)
           throw new ServerError('EXO_ERR_POLICY_INVALID', 'the id in the body differs from the path');
+        if (kind === 'principals' && (body as { admin?: boolean }).admin !== true)
+          notSelf(req, req.params.id, 'demote');
         const value = await put(body, req, ifMatch(req.headers['if-match']));
         return reply.header('etag', `"${value.version}"`).send(value);
       },
@@ -98,6 +113,7 @@ export async function policyRoutes(app: FastifyInstance, ctx: AppContext): Promi
         schema: { summary: `Delete one of ${kind}`, tags, security, params: IdParams },
       },
       async (req, reply) => {
+        if (kind === 'principals') notSelf(req, req.params.id, 'delete');
         let deleted: boolean;
         try {
           deleted = await ctx.store.delete(kind, req.params.id, auditOf(req));
@@ -148,6 +164,7 @@ export async function policyRoutes(app: FastifyInstance, ctx: AppContext): Promi
       },
     },
     async (req) => {
+      notSelf(req, req.params.id, 'revoke the tokens of');
       try {
         return { deleted: await ctx.store.deleteTokens(req.params.id, auditOf(req)) };
       } finally {
