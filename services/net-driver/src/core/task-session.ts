@@ -32,6 +32,13 @@ export interface TaskCounters {
   installsRefused: number;
 }
 
+/**
+ * Response slots a session queues beyond its task's response ring before it stops reading the task's
+ * requests: a task that sends and never reads its answers fills its own request ring instead of the
+ * driver's memory. A response is at most 64 KiB (a few hundred slots); 512 leaves room for one whole.
+ */
+export const MAX_RESPONSE_BACKLOG = 512;
+
 /** What a session needs from its driver to answer control requests. */
 export interface SessionHost {
   readonly driverId: string;
@@ -81,11 +88,21 @@ export class TaskSession implements TaskIdentity {
     this.#writer.write(jsonMessage(MessageType.EVENT, 0, ResponseStatus.OK, event));
   }
 
-  /** Reads and answers every pending control request. @returns how many messages were handled */
+  /** Response slots waiting for room in the task's response ring. */
+  get responseBacklog(): number {
+    return this.#writer.pending;
+  }
+
+  /**
+   * Reads and answers the pending control requests, while the answers waiting for the task to read them
+   * stay under {@link MAX_RESPONSE_BACKLOG}. @returns how many messages were handled
+   */
   serviceControl(host: SessionHost): number {
     this.#writer.pump();
     let handled = 0;
-    for (let slot = this.channel.readRequest(); slot !== undefined; slot = this.channel.readRequest()) {
+    while (this.#writer.pending < MAX_RESPONSE_BACKLOG) {
+      const slot = this.channel.readRequest();
+      if (slot === undefined) break;
       const m = this.#reader.push(slot);
       if (m === undefined) continue;
       handled++;
