@@ -8,6 +8,7 @@ export const serverErrors = {
   EXO_ERR_HTTP_NOT_FOUND: { status: 404, message: 'no such route or object' },
   EXO_ERR_HTTP_RATE_LIMITED: { status: 429, message: 'too many requests for this principal' },
   EXO_ERR_HTTP_INTERNAL: { status: 500, message: 'internal error' },
+  EXO_ERR_HTTP_BUSY: { status: 503, message: 'too many revocation streams are open; try again later' },
   EXO_ERR_AUTH_MISSING: { status: 401, message: 'no bearer token' },
   EXO_ERR_AUTH_INVALID: { status: 401, message: 'the bearer token is not valid' },
   EXO_ERR_AUTH_FORBIDDEN: { status: 403, message: 'this principal may not do that' },

@@ -49,6 +49,8 @@ export interface PermissionServerOptions {
   readonly compile?: FilterCompiler;
   /** Clock tolerance, seconds (default 5). */
   readonly toleranceSec?: number;
+  /** Limits of GET /v1/revocations/stream: streams at once (1024), bytes queued for a client that does not read (1 MiB). */
+  readonly sse?: { readonly maxStreams?: number; readonly maxQueuedBytes?: number };
 }
 
 /** A running permission server. */
@@ -111,6 +113,7 @@ export async function startPermissionServer(options: PermissionServerOptions = {
       policy,
       metrics,
       heartbeatSec: options.heartbeatSec ?? 15,
+      sse: options.sse,
       shutdown: shutdown.signal,
       grants: new GrantService({
         store,

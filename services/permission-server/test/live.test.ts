@@ -255,6 +255,34 @@ describe('a real listening server', () => {
     }
   });
 
+  it('refuses streams past the limit with 503 and EXO_ERR_HTTP_BUSY, and counts closed ones out', async () => {
+    const busy = await startTestServer({ sse: { maxStreams: 2 } });
+    try {
+      const a = await fetch(`${busy.server.url}/v1/revocations/stream`);
+      const b = await fetch(`${busy.server.url}/v1/revocations/stream`);
+      await readEvents(a, 1);
+      await readEvents(b, 1);
+      const refused = await fetch(`${busy.server.url}/v1/revocations/stream`);
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('5');
+      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('EXO_ERR_HTTP_BUSY');
+      await a.body!.cancel();
+      // The server sees the close a moment later.
+      let again: Response | undefined;
+      for (let i = 0; i < 100; i++) {
+        again = await fetch(`${busy.server.url}/v1/revocations/stream`);
+        if (again.status === 200) break;
+        await again.body?.cancel();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(again!.status).toBe(200);
+      await again!.body!.cancel();
+      await b.body!.cancel();
+    } finally {
+      await busy.close();
+    }
+  });
+
   it('ends event streams on graceful shutdown', async () => {
     const other = await startTestServer();
     const stream = await fetch(`${other.server.url}/v1/revocations/stream`);

@@ -25,6 +25,8 @@ export interface AppContext {
   readonly metrics: Metrics;
   /** Seconds between SSE heartbeats. */
   readonly heartbeatSec: number;
+  /** Limits of the revocation event streams (defaults in http/sse.ts). */
+  readonly sse?: { readonly maxStreams?: number; readonly maxQueuedBytes?: number };
   /** Closed when the server shuts down (SSE streams end). */
   readonly shutdown: AbortSignal;
 }
