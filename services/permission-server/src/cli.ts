@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { b64urlEncode, generateKeyPair, importPrivateJwk, privateJwk, publicJwk } from '@exonet/grant';
 import type { Command } from 'commander';
+import { z } from 'zod';
 import { PermissionClient } from './client.ts';
 import type { PermissionServerOptions } from './server.ts';
 
@@ -25,34 +26,65 @@ interface ServerFlags {
   logLevel?: string;
 }
 
-/** Keys of the config file (JSON): the same names as the flags, camelCase. */
-const CONFIG_KEYS = [
-  'store',
-  'listen',
-  'issuer',
-  'stalenessSec',
-  'listValiditySec',
-  'heartbeatSec',
-  'kekFile',
-  'adminTokenFile',
-  'publishDelaySec',
-  'rateLimit',
-  'logLevel',
-];
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const positiveInt = z.number().int().positive();
+
+/** The config file (JSON): the same names as the flags, camelCase; every setting optional. */
+const ConfigFile = z
+  .strictObject({
+    store: z.string().min(1),
+    listen: z.string().min(1),
+    issuer: z.string().min(1).max(256),
+    stalenessSec: positiveInt,
+    listValiditySec: positiveInt,
+    heartbeatSec: z.number().positive().max(86_400),
+    kekFile: z.string().min(1),
+    adminTokenFile: z.string().min(1),
+    publishDelaySec: z.number().int().nonnegative(),
+    rateLimit: z.strictObject({ max: positiveInt, timeWindowMs: positiveInt }),
+    logLevel: z.enum(LOG_LEVELS),
+    sse: z.strictObject({ maxStreams: positiveInt, maxQueuedBytes: positiveInt }).partial(),
+  })
+  .partial();
+
+/** Keys of the config file. */
+const CONFIG_KEYS = Object.keys(ConfigFile.shape);
+
+/** Reads and checks a config file: every problem is reported with the file and the setting's name. */
+function readConfig(file: string): z.infer<typeof ConfigFile> {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`${file}: not a readable JSON file (${(err as Error).message})`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new Error(`${file}: expected a JSON object of settings (${CONFIG_KEYS.join(', ')})`);
+  }
+  const unknown = Object.keys(value).filter((k) => !CONFIG_KEYS.includes(k));
+  if (unknown.length > 0)
+    throw new Error(`${file}: unknown setting(s) ${unknown.join(', ')}; known: ${CONFIG_KEYS.join(', ')}`);
+  const parsed = ConfigFile.safeParse(value);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(file)'}: ${i.message}`);
+    throw new Error(`${file}: ${problems.join('; ')}`);
+  }
+  return parsed.data;
+}
 
 /** Merges the config file (if any) and the flags (flags win) into server options. */
 export function serverOptions(flags: ServerFlags): PermissionServerOptions & { logLevel?: string } {
-  let config: Record<string, unknown> = {};
-  if (flags.config) {
-    config = JSON.parse(readFileSync(flags.config, 'utf8')) as Record<string, unknown>;
-    const unknown = Object.keys(config).filter((k) => !CONFIG_KEYS.includes(k));
-    if (unknown.length > 0)
-      throw new Error(`${flags.config}: unknown setting(s) ${unknown.join(', ')}; known: ${CONFIG_KEYS.join(', ')}`);
-  }
+  const config = flags.config ? readConfig(flags.config) : {};
   const merged = { ...config } as PermissionServerOptions & { logLevel?: string };
   const set = <K extends keyof typeof merged>(k: K, v: (typeof merged)[K] | undefined) => {
     if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
   };
+  if (flags.staleness !== undefined && !/^\d+$/.test(flags.staleness)) {
+    throw new Error(`--staleness: expected a whole number of seconds, got "${flags.staleness}"`);
+  }
+  if (flags.logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(flags.logLevel)) {
+    throw new Error(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${flags.logLevel}"`);
+  }
   set('store', flags.store);
   set('listen', flags.listen);
   set('issuer', flags.issuer);

@@ -36,6 +36,39 @@ describe('permission-server flags and config file', () => {
     expect(() => serverOptions({ config: file })).toThrow(/unknown setting\(s\) lisen/);
   });
 
+  it.each([
+    [{ heartbeatSec: 'abc' }, /heartbeatSec: .*number/],
+    [{ stalenessSec: -5 }, /stalenessSec: /],
+    [{ publishDelaySec: -1 }, /publishDelaySec: /],
+    [{ listValiditySec: 0 }, /listValiditySec: /],
+    [{ issuer: 42 }, /issuer: /],
+    [{ kekFile: 5 }, /kekFile: /],
+    [{ rateLimit: { max: 'x', timeWindowMs: 1000 } }, /rateLimit\.max: /],
+    [{ rateLimit: { max: 5 } }, /rateLimit\.timeWindowMs: /],
+    [{ rateLimit: { max: 5, timeWindowMs: 1, burst: 2 } }, /rateLimit/],
+    [{ logLevel: 'loud' }, /logLevel: /],
+    [{ sse: { maxStreams: 0 } }, /sse\.maxStreams: /],
+    [[1, 2], /expected a JSON object of settings/],
+    ['text', /expected a JSON object of settings/],
+  ])('refuses the config %j, naming the file and the setting', (config, message) => {
+    const file = join(dir, 'typed.json');
+    writeFileSync(file, JSON.stringify(config));
+    expect(() => serverOptions({ config: file })).toThrow(message);
+    expect(() => serverOptions({ config: file })).toThrow(/typed\.json: /);
+  });
+
+  it('refuses a config file that is not JSON, and bad --staleness and --log-level flags', () => {
+    const file = join(dir, 'broken.json');
+    writeFileSync(file, '{broken');
+    expect(() => serverOptions({ config: file })).toThrow(/broken\.json: not a readable JSON file/);
+    expect(() => serverOptions({ config: join(dir, 'missing.json') })).toThrow(/missing\.json: not a readable/);
+    expect(() => serverOptions({ staleness: 'abc' })).toThrow(/--staleness: expected a whole number/);
+    expect(() => serverOptions({ logLevel: 'loud' })).toThrow(/--log-level: expected one of/);
+    const ok = join(dir, 'ok.json');
+    writeFileSync(ok, JSON.stringify({ sse: { maxStreams: 8 }, logLevel: 'warn', heartbeatSec: 0.5 }));
+    expect(serverOptions({ config: ok })).toEqual({ sse: { maxStreams: 8 }, logLevel: 'warn', heartbeatSec: 0.5 });
+  });
+
   it('parses --listen and --store', () => {
     expect(parseListen('127.0.0.1:0')).toEqual({ host: '127.0.0.1', port: 0 });
     expect(parseListen(':8080')).toEqual({ host: '127.0.0.1', port: 8080 });
