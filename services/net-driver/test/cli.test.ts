@@ -69,6 +69,16 @@ describe('exonet nic', () => {
 });
 
 describe('exonet driver', () => {
+  it('names a --server that is not an http(s) URL and exits 1 before starting anything', async () => {
+    for (const server of ['notaurl', 'ftp://x', 'http://127.0.0.1:7480,file:///etc/passwd']) {
+      const err = await run(process.execPath, [bin, 'driver', '--server', server]).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 1 });
+      expect((err as { stderr: string }).stderr).toMatch(
+        /^exonet: --server: ".*" is not an http:\/\/ or https:\/\/ URL\n$/,
+      );
+    }
+  });
+
   it('serves task processes on its attach socket, naming them by uid; refuses to take a live socket', async () => {
     const jwks = join(dir, 'jwks.json');
     writeFileSync(jwks, JSON.stringify(jwksDocument([generateSigningKey()])));

@@ -25,6 +25,11 @@ export class PermissionClient {
 
   constructor(options: ClientOptions = {}) {
     this.server = (options.server ?? process.env.EXONET_SERVER ?? 'http://127.0.0.1:7480').replace(/\/+$/, '');
+    if (!URL.canParse(this.server) || !/^https?:$/.test(new URL(this.server).protocol)) {
+      throw new Error(
+        `permission server: "${this.server}" is not an http:// or https:// URL (--server or $EXONET_SERVER)`,
+      );
+    }
     this.#token = options.token ?? process.env.EXONET_TOKEN;
   }
 
@@ -35,16 +40,25 @@ export class PermissionClient {
     body?: unknown,
     headers: Record<string, string> = {},
   ): Promise<T> {
-    const res = await fetch(`${this.server}${path}`, {
-      method,
-      headers: {
-        ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}),
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...headers,
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(30_000),
-    });
+    let res: Response;
+    try {
+      res = await fetch(`${this.server}${path}`, {
+        method,
+        headers: {
+          ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...headers,
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (err) {
+      // fetch's own message is "fetch failed"; the reason (refused, unknown host, timeout) is in its cause.
+      const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+      const why =
+        e.name === 'TimeoutError' ? 'no answer within 30 s' : (e.cause?.code ?? e.cause?.message ?? e.message);
+      throw new Error(`cannot reach the permission server at ${this.server}: ${why}`);
+    }
     const text = await res.text();
     let json: unknown;
     try {

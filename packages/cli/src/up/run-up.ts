@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { DriverService, listenForTasks, type Wire } from '@exonet/net-driver';
+import { DriverService, listenForTasks, parseWireSpec, type Wire } from '@exonet/net-driver';
 import {
   generateToken,
   hashToken,
@@ -84,6 +84,8 @@ export async function runUp(options: UpOptions): Promise<Up> {
   const cidr = parseIpv4Cidr(options.ip);
   if (cidr === null)
     throw new Error(`--ip: expected an IPv4 address with prefix, e.g. 10.77.0.2/24; got "${options.ip}"`);
+  // The wire spec is checked before anything starts (the driver would only refuse it after the server is up).
+  if (options.wire !== 'sim') parseWireSpec(options.wire);
   const ip = options.ip.split('/')[0];
   const data = resolve(options.data);
   mkdirSync(data, { recursive: true });

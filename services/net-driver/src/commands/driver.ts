@@ -42,6 +42,11 @@ export function registerDriverCommands(program: Command): void {
       const firewall = opts.firewall ? (readJson(opts.firewall, '--firewall') as FirewallConfig) : undefined;
       const jwks = opts.jwks ? readJson(opts.jwks, '--jwks') : undefined;
       const servers = jwks ? [] : (opts.server ?? '').split(',').filter((s) => s !== '');
+      for (const server of servers) {
+        if (!URL.canParse(server) || !/^https?:$/.test(new URL(server).protocol)) {
+          throw new Error(`--server: "${server}" is not an http:// or https:// URL`);
+        }
+      }
       const service = await DriverService.start({
         id: opts.id ?? 'exonet-0',
         wire: opts.wire ?? 'null',
