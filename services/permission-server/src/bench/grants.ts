@@ -150,11 +150,11 @@ export async function run({ quick, log }: Options): Promise<Record<string, unkno
       maxLifetimeSec: 300,
       sharing: 'shared',
     });
-    // 48 keep-alive clients by default (EXONET_BENCH_CONCURRENCY to change): each waits for its grant before
+    // 40 keep-alive clients by default (EXONET_BENCH_CONCURRENCY to change): each waits for its grant before
     // asking again, so throughput is clients / latency, and latency has a floor in the durable group commit
     // (gather, WAL write, fsync) however idle the CPU; more clients queue longer on the event loop (p99).
-    // docs/permission-server.md gives 32, 48 and 64.
-    const concurrency = quick ? 4 : Number(process.env.EXONET_BENCH_CONCURRENCY ?? 48);
+    // docs/permission-server.md gives 32 to 64.
+    const concurrency = quick ? 4 : Number(process.env.EXONET_BENCH_CONCURRENCY ?? 40);
     const warmup = quick ? 20 : Math.min(2000, Number(process.env.EXONET_BENCH_GRANTS ?? 2000));
     const total = quick ? 200 : Number(process.env.EXONET_BENCH_GRANTS ?? 30_000);
     // One principal per client, each with its own token, holder key and port: distinct requests, distinct
