@@ -3,9 +3,17 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Frame, packetSet } from '../src/bench/packets.ts';
-import { compileExpression, compileProgram, readCaptureFile } from '../src/index.ts';
+import {
+  BpfError,
+  BpfErrorCode,
+  compileExpression,
+  compileProgram,
+  readCaptureFile,
+  writeCaptureFile,
+} from '../src/index.ts';
 
 /** How a packet goes into the file: an enhanced, a simple or an obsolete packet block. */
 type Kind = 'epb' | 'spb' | 'pb';
@@ -219,5 +227,56 @@ describe('pcapng capture files', () => {
     const huge = Uint8Array.from(file);
     new DataView(huge.buffer).setUint32(4, 0x7ffffff0, true);
     expect(() => readCaptureFile(huge)).toThrow(/claims|truncated/);
+  });
+});
+
+describe('hostile capture files', () => {
+  const pcap = writeCaptureFile(frames.slice(0, 40));
+  const pcapng = mixedFile(true, false);
+  /** Reading either returns packets that lie inside the file, or refuses with the package's own error. */
+  const readsOrRefuses = (bytes: Uint8Array) => {
+    try {
+      const file = readCaptureFile(bytes);
+      for (const p of file.packets) expect(p.data.length).toBeLessThanOrEqual(bytes.length);
+    } catch (err) {
+      expect(err, String(err)).toBeInstanceOf(BpfError);
+      expect((err as BpfError).code).toBe(BpfErrorCode.ARGUMENT);
+    }
+  };
+
+  it('never crashes on a valid pcap or pcapng file with bytes flipped, cut or inserted', () => {
+    const edit = fc.oneof(
+      fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
+      fc.record({ kind: fc.constant('cut' as const), at: fc.nat(), value: fc.constant(0) }),
+      fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
+    );
+    fc.assert(
+      fc.property(fc.boolean(), fc.array(edit, { minLength: 1, maxLength: 8 }), (ng, edits) => {
+        let bytes = Array.from(ng ? pcapng : pcap);
+        for (const e of edits) {
+          const at = e.at % (bytes.length + 1);
+          if (e.kind === 'set' && at < bytes.length) bytes[at] = e.value;
+          else if (e.kind === 'cut') bytes = bytes.slice(0, at);
+          else bytes.splice(at, 0, e.value);
+        }
+        readsOrRefuses(Uint8Array.from(bytes));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('never crashes on random bytes behind a pcap or pcapng magic', () => {
+    const magics = [
+      [0xd4, 0xc3, 0xb2, 0xa1],
+      [0xa1, 0xb2, 0xc3, 0xd4],
+      [0x4d, 0x3c, 0xb2, 0xa1],
+      [0x0a, 0x0d, 0x0d, 0x0a],
+    ];
+    fc.assert(
+      fc.property(fc.constantFrom(...magics), fc.uint8Array({ maxLength: 400 }), (magic, rest) => {
+        readsOrRefuses(Uint8Array.from([...magic, ...rest]));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
