@@ -37,6 +37,7 @@ import {
 } from './gencode.ts';
 import { rangeBounds, syntaxAt, type Token, tokenize, UNSUPPORTED_KEYWORDS } from './lexer.ts';
 import { and, not, or, type Pred, TRUE } from './pred.ts';
+import { lookupService } from './services.ts';
 
 interface Qual {
   readonly proto?: ProtoName;
@@ -89,6 +90,25 @@ const ETHER_PROTO_NAMES: Record<string, number> = {
 
 const MAX_DEPTH = 200;
 
+/**
+ * The transport protocol of a named port under the expression's qualifier (gen_scode): a name of one
+ * protocol contradicts another qualifier; a qualifier narrows a name of either.
+ */
+function transportOf(
+  q: Qual,
+  named: 'tcp' | 'udp' | undefined,
+  what: string,
+  keyword: string,
+  pos: number,
+): ProtoName | undefined {
+  const asked = q.proto;
+  if (asked !== undefined && asked !== 'tcp' && asked !== 'udp' && asked !== 'sctp') {
+    throw semantic(pos, `illegal qualifier of '${keyword}'`);
+  }
+  if (asked !== undefined && named !== undefined && named !== asked) throw semantic(pos, `${what} is ${named}`);
+  return asked ?? named;
+}
+
 export class Parser {
   private i = 0;
   private readonly toks: Token[];
@@ -131,6 +151,37 @@ export class Parser {
   private is(t: Token, kind: string, text?: string): boolean {
     return t.kind === kind && (text === undefined || t.text === text);
   }
+  /**
+   * `[tcp|udp|sctp] [src|dst] port NAME` as libpcap's gen_scode: the services database gives the number and
+   * maybe a protocol; a name of one protocol restricts the filter to it, and contradicts another qualifier.
+   */
+  private namedPort(name: string, q: Qual, pos: number): Pred {
+    const found = lookupService(name);
+    if (found === undefined) throw semantic(pos, `unknown port '${name}'`);
+    const proto = transportOf(q, found.proto, `port '${name}'`, 'port', pos);
+    return port(this.o, found.port, proto, q.dir, pos);
+  }
+
+  /**
+   * `portrange NAME-NAME` as libpcap's pcap_nametoportrange: split at the first '-', each side a name or a
+   * number; the range keeps a protocol only when both ends have the same one.
+   */
+  private namedPortRange(text: string, q: Qual, pos: number): Pred {
+    const cut = text.indexOf('-');
+    const end = (s: string) => (/^\d+$/.test(s) ? { port: Number(s), proto: undefined } : lookupService(s));
+    const a = cut > 0 ? end(text.slice(0, cut)) : undefined;
+    const b = cut > 0 ? end(text.slice(cut + 1)) : undefined;
+    if (a === undefined || b === undefined) throw semantic(pos, `unknown port in range '${text}'`);
+    const proto = transportOf(
+      q,
+      a.proto === b.proto ? a.proto : undefined,
+      `port in range '${text}'`,
+      'portrange',
+      pos,
+    );
+    return portrange(this.o, a.port, b.port, proto, q.dir, pos);
+  }
+
   private fail(expected: readonly string[], at = this.peek()): never {
     const what = at.kind === 'eof' ? 'end of expression' : `"${at.text}"`;
     if (at.kind === 'id' && UNSUPPORTED_KEYWORDS.has(at.text)) {
@@ -427,9 +478,8 @@ export class Parser {
           return protoNumber(this.o, v, q.proto, t.pos);
         }
         if (UNSUPPORTED_KEYWORDS.has(t.text)) throw semantic(t.pos, `"${t.text}" is not supported by this compiler`);
-        if (q.type === 'port' || q.type === 'portrange') {
-          throw semantic(t.pos, `port names are not supported ("${t.text}"); use a number`);
-        }
+        if (q.type === 'port') return this.namedPort(t.text, q, t.pos);
+        if (q.type === 'portrange') return this.namedPortRange(t.text, q, t.pos);
         throw semantic(t.pos, `host names are not resolved ("${t.text}"); use an address`);
       }
     }
