@@ -39,6 +39,8 @@ import { and, FALSE, not, or, type Pred, TRUE, test, touch } from './pred.ts';
 const s = (code: number, k = 0): Insn => ({ code, jt: 0, jf: 0, k: k >>> 0 });
 
 export const ETHERTYPE = {
+  MPLS: 0x8847,
+  PPPOES: 0x8864,
   IP: 0x0800,
   IPV6: 0x86dd,
   ARP: 0x0806,
@@ -58,7 +60,8 @@ const ETHERMTU = 1500;
 export type LinkLayer = 'ethernet' | 'linux-sll' | 'linux-sll2' | 'raw' | 'ipv4' | 'ipv6';
 
 /** libpcap's description of each link layer, for its error messages. */
-const LINK_NAMES: Record<LinkLayer, string> = {
+const LINK_NAMES: Record<LinkLayer | 'ppp', string> = {
+  ppp: 'PPP',
   ethernet: 'Ethernet',
   'linux-sll': 'Linux cooked v1',
   'linux-sll2': 'Linux cooked v2',
@@ -67,20 +70,31 @@ const LINK_NAMES: Record<LinkLayer, string> = {
   ipv6: 'Raw IPv6',
 };
 
-/** Where the link-layer type field and payload are; each `vlan` moves both by 4 for what follows. */
+/**
+ * Where the link-layer type field and payload are, as parsing proceeds (libpcap's cstate): each `vlan` moves
+ * both by 4 for what follows, each `mpls` the payload by 4 (the type is then read from the label stack and
+ * the IP version), and `pppoes` makes what follows a PPP frame behind the PPPoE header.
+ */
 export class Offsets {
   linktype: number;
   linkpl: number;
-  constructor(readonly link: LinkLayer = 'ethernet') {
+  /** MPLS labels passed so far. */
+  mplsDepth = 0;
+  /** The link layer now: the given one, or PPP after `pppoes`. */
+  link: LinkLayer | 'ppp';
+  constructor(link: LinkLayer = 'ethernet') {
+    this.link = link;
     // SLL: packet type, ARPHRD, address length, 8 address bytes, then the protocol at 14; SLL2 starts with
     // the protocol and has a 20-byte header. Raw IP has neither.
     this.linktype = link === 'ethernet' ? 12 : link === 'linux-sll' ? 14 : link === 'linux-sll2' ? 0 : -1;
     this.linkpl = link === 'ethernet' ? 14 : link === 'linux-sll' ? 16 : link === 'linux-sll2' ? 20 : 0;
   }
   clone(): Offsets {
-    const o = new Offsets(this.link);
+    const o = new Offsets();
+    o.link = this.link;
     o.linktype = this.linktype;
     o.linkpl = this.linkpl;
+    o.mplsDepth = this.mplsDepth;
     return o;
   }
   /** Refuses what only Ethernet has (MAC addresses, VLAN tags), with libpcap's message. */
@@ -120,7 +134,16 @@ const SPECIAL_LINKTYPES = new Set([0xfe, 0x06, 0xf0, 0xe0, 0x809b, 0x80f3]);
  * LLC DSAP), per link layer as libpcap writes it.
  */
 export function linktype(o: Offsets, type: number, pos = 0): Pred {
+  if (o.mplsDepth > 0) {
+    // gen_mpls_linktype: the bottom-of-stack bit of the last label, then the IP version.
+    const bottom = mcmp(o.linkpl - 2, B, 0x01, 0x01);
+    if (type === ETHERTYPE.IP) return and(bottom, mcmp(o.linkpl, B, 0x40, 0xf0));
+    if (type === ETHERTYPE.IPV6) return and(bottom, mcmp(o.linkpl, B, 0x60, 0xf0));
+    throw semantic(pos, 'unsupported protocol over mpls');
+  }
   switch (o.link) {
+    case 'ppp':
+      return cmp(o.linktype, H, PPP_TYPES.get(type) ?? type);
     case 'raw':
       if (type === ETHERTYPE.IP) return mcmp(o.linkpl, B, 0x40, 0xf0);
       if (type === ETHERTYPE.IPV6) return mcmp(o.linkpl, B, 0x60, 0xf0);
@@ -150,6 +173,18 @@ export function linktype(o: Offsets, type: number, pos = 0): Pred {
 
 /** The SLL protocol value of 802.2 LLC frames. */
 const LINUX_SLL_P_802_2 = 4;
+
+/** libpcap's ethertype_to_ppptype: the PPP protocol numbers of EtherTypes (others are used as they are). */
+const PPP_TYPES = new Map<number, number>([
+  [ETHERTYPE.IP, 0x0021],
+  [ETHERTYPE.IPV6, 0x0057],
+  [0x6003, 0x0027], // DECnet
+  [0x809b, 0x0029], // AppleTalk
+  [0x0600, 0x0025], // Xerox NS
+  [0xfe, 0x0023], // ISO (LLC SAP)
+  [0x42, 0x0031], // 802.1D bridge PDU (LLC SAP)
+  [0xe0, 0x002b], // IPX (LLC SAP)
+]);
 
 export function ipProto(o: Offsets, v: number): Pred {
   return and(linktype(o, ETHERTYPE.IP), cmp(o.linkpl + 9, B, v));
@@ -252,6 +287,8 @@ export function host4(
   switch (p) {
     case undefined: {
       const ip = hostop(o, addr, mask, dir, ETHERTYPE.IP, 12, 16);
+      // Under MPLS only IP can follow a label stack (gen_host leaves ARP and RARP out).
+      if (o.mplsDepth > 0) return ip;
       const arp = hostop(o, addr, mask, dir, ETHERTYPE.ARP, 14, 24);
       const first = or(ip, arp);
       return or(first, hostop(o, addr, mask, dir, ETHERTYPE.RARP, 14, 24));
@@ -457,6 +494,7 @@ export function lenCompare(jop: number, v: number): Pred {
 
 /** `vlan [id]`: the TPID test at the current offsets, then every later offset moves by 4. */
 export function vlan(o: Offsets, id: number | undefined, pos: number): Pred {
+  if (o.mplsDepth > 0) throw semantic(pos, 'no VLAN match after MPLS');
   o.requireEthernet(pos, 'no VLAN support for %s');
   if (id !== undefined && id > 4095) throw semantic(pos, `VLAN tag ${id} greater than maximum 4095`);
   let b: Pred = or(linktype(o, ETHERTYPE.VLAN), linktype(o, ETHERTYPE.QINQ_AD));
@@ -465,6 +503,48 @@ export function vlan(o: Offsets, id: number | undefined, pos: number): Pred {
   o.linkpl += 4;
   o.linktype += 4;
   return b;
+}
+
+/** `mpls [label]` (gen_mpls): the MPLS EtherType, or below a label its bottom-of-stack bit clear. */
+export function mpls(o: Offsets, label: number | undefined, pos: number): Pred {
+  let b: Pred;
+  if (o.mplsDepth > 0) b = mcmp(o.linkpl - 2, B, 0, 0x01);
+  else if (o.link === 'ethernet') b = linktype(o, ETHERTYPE.MPLS, pos);
+  else if (o.link === 'ppp') b = linktype(o, PPP_MPLS_UNICAST, pos);
+  else throw semantic(pos, `no MPLS support for ${LINK_NAMES[o.link]}`);
+  if (label !== undefined) {
+    if (label > 0xfffff) throw semantic(pos, `MPLS label ${label} greater than maximum 1048575`);
+    // The label is the top 20 bits of the 32-bit entry.
+    b = and(b, mcmp(o.linkpl, W, (label << 12) >>> 0, 0xfffff000));
+  }
+  o.linkpl += 4;
+  o.mplsDepth++;
+  return b;
+}
+
+/** PPP's protocol number for MPLS unicast. */
+const PPP_MPLS_UNICAST = 0x0281;
+
+/**
+ * `pppoes [session]` (gen_pppoes): the PPPoE session EtherType; what follows is a PPP frame whose protocol
+ * field comes after the 6-byte PPPoE header.
+ */
+export function pppoes(o: Offsets, session: number | undefined, pos: number): Pred {
+  let b = linktype(o, ETHERTYPE.PPPOES, pos);
+  if (session !== undefined) {
+    if (session > 0xffff) throw semantic(pos, `PPPoE session number ${session} greater than maximum 65535`);
+    b = and(b, mcmp(o.linkpl, W, session, 0xffff));
+  }
+  o.linktype = o.linkpl + 6;
+  o.linkpl += 8;
+  o.link = 'ppp';
+  return b;
+}
+
+/** `llc` (gen_llc): an 802.3 frame (a length, not a type) that is not NetWare's raw 802.3 (DSAP/SSAP 0xffff). */
+export function llc(o: Offsets, pos: number): Pred {
+  if (o.link !== 'ethernet') throw semantic(pos, `'llc' not supported for ${LINK_NAMES[o.link]}`);
+  return and(not(test(ldAbs(H, o.linktype), JMP | JGT | K, ETHERMTU)), not(cmp(o.linkpl - 4 * o.mplsDepth, H, 0xffff)));
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -22,13 +22,16 @@ import {
   type LinkLayer,
   lenArth,
   lenCompare,
+  llc,
   loadArth,
+  mpls,
   multicast,
   negArth,
   Offsets,
   type ProtoName,
   port,
   portrange,
+  pppoes,
   protoAbbrev,
   protoNumber,
   relation,
@@ -108,6 +111,24 @@ function transportOf(
   if (asked !== undefined && named !== undefined && named !== asked) throw semantic(pos, `${what} is ${named}`);
   return asked ?? named;
 }
+
+/** libpcap's `llc` subtypes (I, S and U frames and their kinds). */
+const LLC_SUBTYPES = new Set([
+  'i',
+  's',
+  'u',
+  'rr',
+  'rnr',
+  'rej',
+  'ui',
+  'ua',
+  'disc',
+  'dm',
+  'sabme',
+  'test',
+  'xid',
+  'frmr',
+]);
 
 export class Parser {
   private i = 0;
@@ -297,7 +318,7 @@ export class Parser {
         this.next();
         return { pred: t.text === 'less' ? not(lenCompare(JGT, n.value)) : lenCompare(JGE, n.value), q: null };
       }
-      if (t.text === 'vlan') {
+      if (t.text === 'vlan' || t.text === 'mpls' || t.text === 'pppoes') {
         this.next();
         const n = this.peek();
         let id: number | undefined;
@@ -305,7 +326,16 @@ export class Parser {
           this.next();
           id = n.value;
         }
-        return { pred: vlan(this.o, id, t.pos), q: null };
+        const gen = t.text === 'vlan' ? vlan : t.text === 'mpls' ? mpls : pppoes;
+        return { pred: gen(this.o, id, t.pos), q: null };
+      }
+      if (t.text === 'llc') {
+        this.next();
+        const n = this.peek();
+        if (n.kind === 'id' && LLC_SUBTYPES.has(n.text)) {
+          throw semantic(n.pos, `'llc ${n.text}' (an LLC frame type) is not supported by this compiler`);
+        }
+        return { pred: llc(this.o, t.pos), q: null };
       }
     }
     if (t.kind === 'num' || this.is(t, 'op', '-')) return { pred: this.relationTerm(), q: null };
