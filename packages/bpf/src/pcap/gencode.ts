@@ -547,6 +547,25 @@ export function llc(o: Offsets, pos: number): Pred {
   return and(not(test(ldAbs(H, o.linktype), JMP | JGT | K, ETHERMTU)), not(cmp(o.linkpl - 4 * o.mplsDepth, H, 0xffff)));
 }
 
+/**
+ * `inbound` / `outbound` (gen_inbound): the packet type the capture recorded, PACKET_OUTGOING (4) or not.
+ * Only Linux cooked captures carry it; elsewhere libpcap reads the kernel's SKF_AD_PKTTYPE, which neither a
+ * saved capture nor our driver has, so it is refused there (as `tcpdump -r` refuses it for savefiles).
+ */
+export function direction(o: Offsets, outbound: boolean, pos: number): Pred {
+  if (o.link !== 'linux-sll' && o.link !== 'linux-sll2') {
+    throw semantic(
+      pos,
+      `inbound/outbound not supported on ${LINK_NAMES[o.link]}: only Linux cooked captures record the direction`,
+    );
+  }
+  const load = o.link === 'linux-sll' ? ldAbs(H, 0) : ldAbs(B, 10);
+  const outgoing = test(load, JMP | JEQ | K, PACKET_OUTGOING);
+  return outbound ? outgoing : not(outgoing);
+}
+
+const PACKET_OUTGOING = 4;
+
 // ---------------------------------------------------------------------------------------------------------
 // Arithmetic: `proto[expr : size]`, len, numbers and operators; relations between them.
 

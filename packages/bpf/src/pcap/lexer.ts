@@ -59,6 +59,8 @@ export const KEYWORDS = new Set([
   'mpls',
   'pppoes',
   'llc',
+  'inbound',
+  'outbound',
   'broadcast',
   'multicast',
 ]);
@@ -67,8 +69,6 @@ export const KEYWORDS = new Set([
 export const UNSUPPORTED_KEYWORDS = new Set([
   'gateway',
   'protochain',
-  'inbound',
-  'outbound',
   'ifname',
   'on',
   'rnr',

@@ -16,6 +16,7 @@ import {
   broadcast,
   constArth,
   type Dir,
+  direction,
   etherHost,
   host4,
   host6,
@@ -328,6 +329,10 @@ export class Parser {
         }
         const gen = t.text === 'vlan' ? vlan : t.text === 'mpls' ? mpls : pppoes;
         return { pred: gen(this.o, id, t.pos), q: null };
+      }
+      if (t.text === 'inbound' || t.text === 'outbound') {
+        this.next();
+        return { pred: direction(this.o, t.text === 'outbound', t.pos), q: null };
       }
       if (t.text === 'llc') {
         this.next();
