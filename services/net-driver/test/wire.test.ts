@@ -228,11 +228,8 @@ describe('UDP datagram tunnel', () => {
           if (got.length === 3) resolve();
         });
       });
-      // A datagram too short to be a frame, straight at b's port: dropped, counted.
-      const { createSocket } = await import('node:dgram');
-      const s = createSocket('udp4');
-      await new Promise<void>((resolve) => s.send(Uint8Array.of(1, 2, 3), portB, '127.0.0.1', () => resolve()));
-      s.close();
+      // A datagram too short to be a frame, from the far end: dropped, counted.
+      (wa as UdpWire).transmit(Uint8Array.of(1, 2, 3), 0, 3);
       for (let i = 0; i < 3; i++) a.driver.transmit(frame(PEER, 200, i, MAC));
       a.driver.txCommit();
       await arrived;
@@ -243,6 +240,45 @@ describe('UDP datagram tunnel', () => {
       await a.close();
       await b.close();
     }
+  });
+
+  it('takes frames from its far end only: a datagram from anyone else never reaches the NIC', async () => {
+    const probe = await UdpWire.open(0, '127.0.0.1', 9);
+    const farPort = probe.localPort;
+    await probe.close();
+    const wire = await UdpWire.open(0, '127.0.0.1', farPort);
+    const got: Uint8Array[] = [];
+    wire.attach({ deliver: (f: Uint8Array) => got.push(f.slice()), setCarrier: () => {} } as never);
+    const { createSocket } = await import('node:dgram');
+    const send = (from: number, bytes: Uint8Array) =>
+      new Promise<void>((resolve, reject) => {
+        const s = createSocket('udp4');
+        s.bind(from, '127.0.0.1', () =>
+          s.send(bytes, wire.localPort, '127.0.0.1', (err) => {
+            s.close();
+            if (err) reject(err);
+            else resolve();
+          }),
+        );
+      });
+    try {
+      const stranger = new Uint8Array(64).fill(0xee);
+      const far = new Uint8Array(64).fill(0xaa);
+      await send(0, stranger);
+      await send(farPort, far);
+      while (got.length === 0) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(got.map((f) => f[0])).toEqual([0xaa]);
+    } finally {
+      await wire.close();
+    }
+  });
+
+  it('reports a far end it cannot resolve as EXO_ERR_WIRE_IO', async () => {
+    await expect(UdpWire.open(0, 'no-such-host.invalid', 9)).rejects.toMatchObject({
+      code: 'EXO_ERR_WIRE_IO',
+      message: expect.stringMatching(/cannot reach no-such-host\.invalid:9/),
+    });
   });
 
   it('reports a port it cannot bind as EXO_ERR_WIRE_IO', async () => {

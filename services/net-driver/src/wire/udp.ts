@@ -38,19 +38,29 @@ export class UdpWire implements Wire {
     socket.on('error', () => {});
   }
 
-  /** Binds the local port and returns the wire. */
+  /**
+   * Binds the local port, connects the socket to the far end and returns the wire. Connected, the socket
+   * receives only the far end's datagrams: another host or process that sends to the port cannot put frames
+   * on this cable.
+   */
   static open(localPort: number, remoteHost: string, remotePort: number): Promise<UdpWire> {
     const v6 = isIPv6(remoteHost);
     const socket = createSocket({ type: v6 ? 'udp6' : 'udp4' });
     return new Promise((resolve, reject) => {
+      let stage = `cannot bind UDP port ${localPort}`;
       const onError = (err: Error) => {
         socket.close();
-        reject(new WireError('EXO_ERR_WIRE_IO', `cannot bind UDP port ${localPort}: ${err.message}`, { cause: err }));
+        reject(new WireError('EXO_ERR_WIRE_IO', `${stage}: ${err.message}`, { cause: err }));
       };
       socket.once('error', onError);
       socket.bind(localPort, v6 ? '::' : '0.0.0.0', () => {
-        socket.off('error', onError);
-        resolve(new UdpWire(socket, socket.address().port, remoteHost, remotePort));
+        stage = `cannot reach ${remoteHost}:${remotePort}`;
+        // The callback gets the error when the far end's name does not resolve.
+        socket.connect(remotePort, remoteHost, (err?: Error) => {
+          if (err) return onError(err);
+          socket.off('error', onError);
+          resolve(new UdpWire(socket, socket.address().port, remoteHost, remotePort));
+        });
       });
     });
   }
@@ -64,7 +74,7 @@ export class UdpWire implements Wire {
   transmit(data: Uint8Array, offset: number, length: number): void {
     if (this.closed) return;
     // The NIC's buffer is reused at once; the datagram leaves later.
-    this.socket.send(Buffer.from(data.subarray(offset, offset + length)), this.remotePort, this.remoteHost);
+    this.socket.send(Buffer.from(data.subarray(offset, offset + length)));
   }
 
   async close(): Promise<void> {
