@@ -1,6 +1,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { type CapturedPacket, type CaptureFile, readCaptureFile } from '@exonet/bpf';
 import { WireError } from '../errors.ts';
+import { ethernetFramer, FRAMEABLE_LINKTYPES, type Framer } from './link-framing.ts';
 
 /** LINKTYPE_ETHERNET. */
 export const LINKTYPE_ETHERNET = 1;
@@ -24,14 +25,20 @@ export interface PcapRecord {
  * Reads a capture file of Ethernet frames: classic pcap (either byte order, microsecond or nanosecond
  * timestamps) or pcapng, parsed by @exonet/bpf's reader (the one `exonet bpf run` uses, checked against
  * tcpdump). Malformed input is an EXO_ERR_WIRE_PCAP error naming what and where, never a crash.
+ *
+ * Given `frameFor` (the NIC's address), a capture of Linux cooked or raw IP packets is read as Ethernet
+ * frames (see link-framing.ts); records that cannot be frames are counted in {@link skipped}.
  */
 export class PcapReader {
   private readonly packets: readonly CapturedPacket[];
+  private readonly framer: Framer;
   private index = 0;
   readonly linkType: number;
   readonly snapLength: number;
+  /** Records left out: sent by the capturing host, or too short for their link header. */
+  skipped = 0;
 
-  constructor(bytes: Uint8Array) {
+  constructor(bytes: Uint8Array, options: { readonly frameFor?: Uint8Array } = {}) {
     if (!(bytes instanceof Uint8Array) || bytes.length < GLOBAL_HEADER) {
       throw new WireError('EXO_ERR_WIRE_PCAP', `expected a pcap file of at least 24 bytes, got ${bytes?.length ?? 0}`);
     }
@@ -43,9 +50,20 @@ export class PcapReader {
     }
     this.linkType = file.linktype;
     this.snapLength = file.snaplen;
-    if (this.linkType !== LINKTYPE_ETHERNET) {
-      throw new WireError('EXO_ERR_WIRE_PCAP', `expected link type 1 (Ethernet), got ${this.linkType}`);
+    const framer =
+      this.linkType === LINKTYPE_ETHERNET || options.frameFor === undefined
+        ? undefined
+        : ethernetFramer(this.linkType, options.frameFor);
+    if (this.linkType !== LINKTYPE_ETHERNET && framer === undefined) {
+      const known = [...FRAMEABLE_LINKTYPES].map(([t, name]) => `${t} ${name}`).join(', ');
+      throw new WireError(
+        'EXO_ERR_WIRE_PCAP',
+        options.frameFor === undefined
+          ? `expected link type 1 (Ethernet), got ${this.linkType}`
+          : `link type ${this.linkType} cannot be replayed onto Ethernet (known: ${known})`,
+      );
     }
+    this.framer = framer ?? ((data, wirelen) => ({ data, wirelen }));
     const big = file.packets.find((p) => p.data.length > MAX_RECORD);
     if (big)
       throw new WireError('EXO_ERR_WIRE_PCAP', `a record claims ${big.data.length} bytes (at most ${MAX_RECORD})`);
@@ -54,14 +72,21 @@ export class PcapReader {
 
   /** The next record, or null at the end of the file. */
   next(): PcapRecord | null {
-    const p = this.packets[this.index];
-    if (!p) return null;
-    this.index++;
-    return {
-      timestampMicros: p.timestampMicros ?? 0,
-      data: p.data,
-      originalLength: Math.max(p.wirelen, p.data.length),
-    };
+    for (;;) {
+      const p = this.packets[this.index];
+      if (!p) return null;
+      this.index++;
+      const f = this.framer(p.data, p.wirelen);
+      if (f === null) {
+        this.skipped++;
+        continue;
+      }
+      return {
+        timestampMicros: p.timestampMicros ?? 0,
+        data: f.data,
+        originalLength: Math.max(f.wirelen, f.data.length),
+      };
+    }
   }
 }
 

@@ -17,7 +17,16 @@ export class PcapWire implements Wire, FrameSource {
   /** Frames replayed so far. */
   replayed = 0;
 
-  constructor(options: { readonly input?: string; readonly output?: string }) {
+  /** Records of the input left out (sent by the capturing host, or too short for their link header). */
+  get skipped(): number {
+    return this.reader?.skipped ?? 0;
+  }
+
+  /**
+   * @param options.mac the NIC's address: a Linux cooked or raw IP capture is replayed as Ethernet frames
+   *   addressed to it (see link-framing.ts); without it only Ethernet captures are accepted
+   */
+  constructor(options: { readonly input?: string; readonly output?: string; readonly mac?: Uint8Array }) {
     if (!options.input && !options.output) {
       throw new WireError('EXO_ERR_WIRE_SPEC', 'a pcap wire needs an input file, an output file or both');
     }
@@ -30,7 +39,7 @@ export class PcapWire implements Wire, FrameSource {
           cause: err,
         });
       }
-      this.reader = new PcapReader(bytes);
+      this.reader = new PcapReader(bytes, { frameFor: options.mac });
     }
     this.writer = options.output ? new PcapWriter(options.output) : undefined;
     this.exhausted = !this.reader;

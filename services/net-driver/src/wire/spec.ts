@@ -112,7 +112,7 @@ export async function openWire(spec: string | WireSpec, context: { readonly mac:
     case 'udp':
       return UdpWire.open(s.localPort, s.remoteHost, s.remotePort);
     case 'pcap':
-      return new PcapWire(s);
+      return new PcapWire({ ...s, mac: context.mac });
     case 'gen':
       return new TrafficGenerator({ dst: context.mac, frameSize: s.frameSize, count: s.count, pattern: s.pattern });
     case 'loopback':
