@@ -149,9 +149,13 @@ describe('captures of other link layers replayed onto Ethernet', () => {
   it('replays a real `tcpdump -i any` capture: the datagrams that arrived, to the NIC', async () => {
     const file = join(dir, 'any.pcap');
     const port = 20_000 + Math.floor(Math.random() * 10_000);
-    const tcpdump = spawn('tcpdump', ['-i', 'any', '-w', file, '-c', '6', '-U', `udp port ${port}`], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const tcpdump = spawn(
+      'tcpdump',
+      ['-i', 'any', '--immediate-mode', '-w', file, '-c', '6', '-U', `udp port ${port}`],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let err = '';
     tcpdump.stderr.on('data', (c: Buffer) => {
       err += c.toString();
@@ -165,9 +169,10 @@ describe('captures of other link layers replayed onto Ethernet', () => {
       tx.send(`datagram ${i}`, port, '127.0.0.1');
       await new Promise((r) => setTimeout(r, 20));
     }
-    // Six captured packets end tcpdump; should some be lost, stop it anyway (it writes what it has).
-    if (tcpdump.exitCode === null) tcpdump.kill('SIGINT');
+    // Six captured packets end tcpdump; should some be lost, stop it after a while (it writes what it has).
+    const stop = setTimeout(() => tcpdump.kill('SIGINT'), 5000);
     await exited;
+    clearTimeout(stop);
     tx.close();
     rx.close();
     // Depending on the kernel, lo's datagrams are captured once (in) or twice (out, then in): what was
