@@ -55,6 +55,40 @@ describe('SqliteStore specifics', () => {
     await again.close();
   });
 
+  it('collects revocation records and grants that can no longer matter, and nothing else', async () => {
+    // Collected by hand here (the periodic round is an hour away).
+    const s = new SqliteStore({ path: join(dir, 'gc.db'), grantRetentionSec: 3600, gcIntervalMs: 3_600_000 });
+    await s.open();
+    const ctx = { actor: 't' };
+    const t = Math.floor(Date.now() / 1000);
+    // Time-ordered ids as the server makes them: issued long ago, recently, and an old one still valid.
+    const id = (sec: number, tail: string) => `g_${(sec * 1000).toString(16).padStart(11, '0')}${tail}`;
+    const expired = grantRecord({
+      jti: id(t - 30 * 86_400, 'a'),
+      iat: t - 30 * 86_400,
+      exp: t - 30 * 86_400 + 300,
+      claims: [],
+    });
+    const recent = grantRecord({ jti: id(t - 1800, 'b'), iat: t - 1800, exp: t - 1500, claims: [] });
+    const live = grantRecord({ jti: id(t - 60, 'c'), iat: t - 60, exp: t + 240, claims: [] });
+    for (const g of [expired, recent, live]) expect(await s.issueGrant(g, g.iat, ctx)).toMatchObject({ ok: true });
+    const keep = await s.revoke({ kind: 'sub', value: 'x', at: t, until: t + 600, reason: '' }, ctx);
+    await s.revoke({ kind: 'sub', value: 'y', at: t - 10_000, until: t - 7200, reason: '' }, ctx);
+    expect(await s.collectGarbage(t)).toEqual({ revocations: 1, grants: 1 });
+    expect((await s.listRevocations(0)).entries.map((e) => e.seq)).toEqual([keep.seq]);
+    expect(await s.getGrant(expired.jti)).toBeUndefined();
+    // Expired half an hour ago, within the hour of retention: kept, as is the live one.
+    expect(await s.getGrant(recent.jti)).toBeDefined();
+    expect(await s.getGrant(live.jti)).toBeDefined();
+    expect(await s.collectGarbage(t)).toEqual({ revocations: 0, grants: 0 });
+    // An hour later the recent one goes too; the audit log still has every issue.
+    expect(await s.collectGarbage(t + 3600)).toEqual({ revocations: 0, grants: 1 });
+    expect(await s.getGrant(recent.jti)).toBeUndefined();
+    const audit = await s.listAudit(0, 100);
+    expect(audit.filter((a) => a.action === 'grant.issue').length).toBe(3);
+    await s.close();
+  });
+
   it('rejects writes after close', async () => {
     const s = new SqliteStore({ path: join(dir, 'closed.db') });
     await s.open();

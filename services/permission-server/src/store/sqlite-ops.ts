@@ -65,7 +65,8 @@ export type WriteOp =
   | { readonly op: 'deleteKey'; readonly kid: string; readonly ctx: AuditContext }
   | { readonly op: 'issueGrant'; readonly grant: GrantRecord; readonly at: number; readonly ctx: AuditContext }
   | { readonly op: 'revoke'; readonly input: RevocationInput; readonly ctx: AuditContext }
-  | { readonly op: 'expireClaims'; readonly before: number };
+  | { readonly op: 'expireClaims'; readonly before: number }
+  | { readonly op: 'collectGarbage'; readonly now: number; readonly retentionSec: number };
 
 /** One write's outcome: its value, or its error flattened so it survives postMessage with name and code. */
 export type WriteResult =
@@ -73,6 +74,9 @@ export type WriteResult =
   | { readonly ok: false; readonly error: { name: string; message: string; code?: string } };
 
 type Statements = ReturnType<typeof prepare>;
+
+/** Grant rows one garbage-collection round deletes at most (a backlog is worked off round by round). */
+const GC_BATCH = 10_000;
 
 function audit(s: Statements, ctx: AuditContext, action: string, subject: string, detail: Record<string, unknown>) {
   s.audit.run(now(), ctx.actor, ctx.requestId ?? null, action, subject, JSON.stringify(detail));
@@ -157,6 +161,17 @@ function apply(s: Statements, w: WriteOp, keyExp: KeyExpiries): unknown {
     case 'expireClaims':
       s.claimsExpire.run(w.before);
       return undefined;
+    case 'collectGarbage': {
+      // Revocation records an hour past their `until` match no grant that could still be valid.
+      const revocations = s.revocationsCollect.run(w.now - 3600).changes;
+      // Grant ids begin with their issue time (grantId), and a grant expires after it was issued: the rows to
+      // look at are a range of the primary key (issued before the cutoff), not a scan of the table; `exp`
+      // decides, and a round deletes at most GC_BATCH rows.
+      const cutoff = w.now - w.retentionSec;
+      const jtiBefore = `g_${(Math.max(0, cutoff) * 1000).toString(16).padStart(11, '0')}`;
+      const grants = s.grantsCollect.run(jtiBefore, cutoff).changes;
+      return { revocations, grants };
+    }
   }
 }
 
@@ -300,6 +315,10 @@ export function prepare(db: Db) {
       'SELECT body, revoked_seq FROM grants WHERE (@sub IS NULL OR sub = @sub) AND (@live IS NULL OR (exp > @live AND revoked_seq IS NULL)) ORDER BY iat DESC, jti LIMIT @limit',
     ),
     revocationInsert: db.prepare('INSERT INTO revocations (kind, value, at, until, reason) VALUES (?, ?, ?, ?, ?)'),
+    revocationsCollect: db.prepare('DELETE FROM revocations WHERE until < ?'),
+    grantsCollect: db.prepare(
+      `DELETE FROM grants WHERE jti IN (SELECT jti FROM grants WHERE jti < ? AND exp < ? LIMIT ${GC_BATCH})`,
+    ),
     revocationsAfter: db.prepare(
       'SELECT seq, kind, value, at, until, reason FROM revocations WHERE seq > ? ORDER BY seq',
     ),

@@ -67,6 +67,13 @@ const closedError = () => new Error('EXO_ERR_STORE_CLOSED: the store is not open
 export interface SqliteStoreOptions {
   /** File path, or `:memory:` (tests only: nothing survives). */
   readonly path: string;
+  /**
+   * Seconds an expired grant's record is kept (default one day, as the etcd store): then it is deleted; the
+   * audit log keeps its issue and revocation for good.
+   */
+  readonly grantRetentionSec?: number;
+  /** How often old grant and revocation records are collected (default 10 minutes). */
+  readonly gcIntervalMs?: number;
 }
 
 /** SQLite implementation of {@link Store}. */
@@ -93,11 +100,16 @@ export class SqliteStore implements Store {
   #closing: Promise<void> | undefined;
   #idle: (() => void)[] = [];
   #lastCleanup = 0;
+  #lastGc = 0;
+  readonly #retentionSec: number;
+  readonly #gcIntervalSec: number;
   readonly #events = new EventEmitter();
   #stmts: ReturnType<typeof prepare> | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.#path = options.path;
+    this.#retentionSec = options.grantRetentionSec ?? 86_400;
+    this.#gcIntervalSec = (options.gcIntervalMs ?? 600_000) / 1000;
     this.#events.setMaxListeners(0);
   }
 
@@ -125,6 +137,8 @@ export class SqliteStore implements Store {
     }
     this.#db = db;
     this.#stmts = prepare(db);
+    // The first periodic collection comes one interval after opening.
+    this.#lastGc = now();
   }
 
   close(): Promise<void> {
@@ -154,6 +168,15 @@ export class SqliteStore implements Store {
 
   async ping(): Promise<void> {
     this.#s().ping.get();
+  }
+
+  /**
+   * Deletes revocation records an hour past their `until` (no grant they match can still be valid) and grant
+   * records expired more than the retention ago, as the etcd store does. Runs on its own with the writes
+   * (see `gcIntervalMs`); resolves with how many were deleted.
+   */
+  collectGarbage(now = Math.floor(Date.now() / 1000)): Promise<{ revocations: number; grants: number }> {
+    return this.#write({ op: 'collectGarbage', now, retentionSec: this.#retentionSec });
   }
 
   #s(): ReturnType<typeof prepare> {
@@ -204,6 +227,11 @@ export class SqliteStore implements Store {
       // Expired claims never block (the checks compare exp); drop them now and then to keep the table small.
       this.#lastCleanup = nowSec;
       batch.push({ op: { op: 'expireClaims', before: nowSec - 60 }, resolve: () => {}, reject: () => {} });
+    }
+    if (nowSec - this.#lastGc >= this.#gcIntervalSec) {
+      this.#lastGc = nowSec;
+      const op: WriteOp = { op: 'collectGarbage', now: nowSec, retentionSec: this.#retentionSec };
+      batch.push({ op, resolve: () => {}, reject: () => {} });
     }
     const ops = batch.map((p) => p.op);
     if (this.#local) {
