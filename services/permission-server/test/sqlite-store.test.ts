@@ -73,9 +73,11 @@ describe('SqliteStore specifics', () => {
     const live = grantRecord({ jti: id(t - 60, 'c'), iat: t - 60, exp: t + 240, claims: [] });
     for (const g of [expired, recent, live]) expect(await s.issueGrant(g, g.iat, ctx)).toMatchObject({ ok: true });
     const keep = await s.revoke({ kind: 'sub', value: 'x', at: t, until: t + 600, reason: '' }, ctx);
-    await s.revoke({ kind: 'sub', value: 'y', at: t - 10_000, until: t - 7200, reason: '' }, ctx);
+    const last = await s.revoke({ kind: 'sub', value: 'y', at: t - 10_000, until: t - 7200, reason: '' }, ctx);
     expect(await s.collectGarbage(t)).toEqual({ revocations: 1, grants: 1 });
     expect((await s.listRevocations(0)).entries.map((e) => e.seq)).toEqual([keep.seq]);
+    // The newest record is gone, but the head never moves back: drivers refuse a list whose sequence did.
+    expect((await s.listRevocations(0)).head).toBe(last.seq);
     expect(await s.getGrant(expired.jti)).toBeUndefined();
     // Expired half an hour ago, within the hour of retention: kept, as is the live one.
     expect(await s.getGrant(recent.jti)).toBeDefined();
@@ -86,6 +88,11 @@ describe('SqliteStore specifics', () => {
     expect(await s.getGrant(recent.jti)).toBeUndefined();
     const audit = await s.listAudit(0, 100);
     expect(audit.filter((a) => a.action === 'grant.issue').length).toBe(3);
+    // With every record collected, the head stays, and the next revocation goes on from it.
+    expect(await s.collectGarbage(t + 86_400)).toMatchObject({ revocations: 1 });
+    expect(await s.listRevocations(0)).toEqual({ head: last.seq, entries: [] });
+    const next = await s.revoke({ kind: 'sub', value: 'z', at: t, until: t + 600, reason: '' }, ctx);
+    expect(next.seq).toBeGreaterThan(last.seq);
     await s.close();
   });
 

@@ -322,7 +322,11 @@ export function prepare(db: Db) {
     revocationsAfter: db.prepare(
       'SELECT seq, kind, value, at, until, reason FROM revocations WHERE seq > ? ORDER BY seq',
     ),
-    revocationHead: db.prepare('SELECT max(seq) AS head FROM revocations'),
+    // The AUTOINCREMENT counter, not max(seq): collected records must not move the head back (drivers refuse a
+    // list whose sequence went backwards).
+    revocationHead: db.prepare(
+      "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'revocations'), 0) AS head",
+    ),
     revokeJti: db.prepare(
       'UPDATE grants SET revoked_seq = @seq WHERE jti = @value AND revoked_seq IS NULL AND @at >= 0',
     ),
