@@ -112,13 +112,24 @@ function withClientOptions(cmd: Command): Command {
     .option('--token-file <file>', 'read the bearer token from a file');
 }
 
-async function readJson(source: string): Promise<unknown> {
-  if (source === '-') {
-    const chunks: Buffer[] = [];
-    for await (const c of process.stdin) chunks.push(c as Buffer);
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+/** Reads a JSON document from a file or standard input (`-`); errors name the source. */
+export async function readJson(source: string): Promise<unknown> {
+  const name = source === '-' ? 'standard input' : source;
+  let text: string;
+  try {
+    if (source === '-') {
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      text = Buffer.concat(chunks).toString('utf8');
+    } else text = readFileSync(source, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read ${name}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  return JSON.parse(readFileSync(source, 'utf8'));
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${name} is not JSON: ${(err as Error).message}`);
+  }
 }
 
 const KINDS = ['principals', 'groups', 'rules', 'drivers'];

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { serverOptions } from '../src/cli.ts';
+import { readJson, serverOptions } from '../src/cli.ts';
 import { parseListen } from '../src/server.ts';
 import { storeFromSpec } from '../src/store/from-spec.ts';
 
@@ -67,6 +67,16 @@ describe('permission-server flags and config file', () => {
     const ok = join(dir, 'ok.json');
     writeFileSync(ok, JSON.stringify({ sse: { maxStreams: 8 }, logLevel: 'warn', heartbeatSec: 0.5 }));
     expect(serverOptions({ config: ok })).toEqual({ sse: { maxStreams: 8 }, logLevel: 'warn', heartbeatSec: 0.5 });
+  });
+
+  it('reads policy documents naming the file when it is missing or not JSON', async () => {
+    const good = join(dir, 'rule.json');
+    writeFileSync(good, '{"id":"r"}');
+    expect(await readJson(good)).toEqual({ id: 'r' });
+    const bad = join(dir, 'rule-bad.json');
+    writeFileSync(bad, '{bad');
+    await expect(readJson(bad)).rejects.toThrow(/rule-bad\.json is not JSON: /);
+    await expect(readJson(join(dir, 'missing.json'))).rejects.toThrow(/cannot read .*missing\.json: ENOENT/);
   });
 
   it('parses --listen and --store', () => {
