@@ -238,7 +238,12 @@ export function registerCommands(program: Command): void {
     const keyFile = String(o.holderKey);
     if (!existsSync(keyFile))
       writeFileSync(keyFile, `${JSON.stringify(privateJwk(generateKeyPair()))}\n`, { mode: 0o600, flag: 'wx' });
-    const pair = importPrivateJwk(JSON.parse(readFileSync(keyFile, 'utf8')));
+    let pair: ReturnType<typeof importPrivateJwk>;
+    try {
+      pair = importPrivateJwk(await readJson(keyFile));
+    } catch (err) {
+      throw new Error(`--holder-key: ${(err as Error).message}`);
+    }
     const body: Record<string, unknown> = {
       driver: o.driver,
       dir: o.dir,
