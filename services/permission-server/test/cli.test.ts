@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readJson, serverOptions } from '../src/cli.ts';
 import { parseListen } from '../src/server.ts';
@@ -77,6 +79,22 @@ describe('permission-server flags and config file', () => {
     writeFileSync(bad, '{bad');
     await expect(readJson(bad)).rejects.toThrow(/rule-bad\.json is not JSON: /);
     await expect(readJson(join(dir, 'missing.json'))).rejects.toThrow(/cannot read .*missing\.json: ENOENT/);
+  });
+
+  it('grant request names a holder key file that is not JSON or not an Ed25519 private JWK', async () => {
+    const bin = new URL('../../../packages/cli/bin/exonet.js', import.meta.url).pathname;
+    const run = promisify(execFile);
+    for (const [content, message] of [
+      ['{bad', /^exonet: --holder-key: .*key-\d\.jwk is not JSON: /],
+      ['{"kty":"RSA"}', /^exonet: --holder-key: expected an Ed25519 private JWK/],
+    ] as const) {
+      const file = join(dir, `key-${content.length % 10}.jwk`);
+      writeFileSync(file, content);
+      const args = [bin, 'grant', 'request', '--driver', 'd', '--filter', 'udp', '--holder-key', file];
+      const err = await run(process.execPath, args, { env: { ...process.env, EXONET_TOKEN: 'x' } }).catch((e) => e);
+      expect(err).toMatchObject({ code: 1 });
+      expect((err as { stderr: string }).stderr).toMatch(message);
+    }
   });
 
   it('parses --listen and --store', () => {
