@@ -199,7 +199,11 @@ describe('pcap files', () => {
     );
     const junk = join(dir, 'junk.pcap');
     writeFileSync(junk, 'hello');
-    expect(() => new PcapWire({ input: junk })).toThrow(expect.objectContaining({ code: 'EXO_ERR_WIRE_PCAP' }));
+    // Both name the file.
+    expect(() => new PcapWire({ input: junk })).toThrow(
+      expect.objectContaining({ code: 'EXO_ERR_WIRE_PCAP', message: expect.stringContaining(`${junk}: `) }),
+    );
+    expect(() => new PcapWire({ input: join(dir, 'missing.pcap') })).toThrow(/cannot read .*missing\.pcap/);
   });
 });
 

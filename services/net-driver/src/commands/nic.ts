@@ -1,11 +1,10 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { NetDevice } from '../driver/net-device.ts';
 import { PcapTapDevice } from '../driver/pcap-tap.ts';
 import { NicError } from '../errors.ts';
 import { DEFAULT_MAC } from '../nic/in-thread.ts';
 import { openNic } from '../nic/open-nic.ts';
-import { PcapReader, PcapWriter } from '../wire/pcap-file.ts';
+import { openPcapFile, PcapWriter } from '../wire/pcap-file.ts';
 import { WIRE_SPEC_FORMS } from '../wire/spec.ts';
 
 /** Parses aa:bb:cc:dd:ee:ff. */
@@ -91,7 +90,7 @@ export function registerNicCommands(program: Command): void {
     .requiredOption('--pcap <file>', 'frames to send')
     .option('--mac <mac>', 'station address', hex(DEFAULT_MAC, 0, 6))
     .action(async (o: { wire: string; pcap: string; mac: string }) => {
-      const reader = new PcapReader(readFileSync(o.pcap));
+      const reader = openPcapFile(o.pcap);
       const opened = await openNic({ wire: o.wire, mac: parseMac(o.mac) });
       try {
         const dev = opened.driver;

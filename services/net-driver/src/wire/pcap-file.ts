@@ -1,4 +1,4 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { type CapturedPacket, type CaptureFile, readCaptureFile } from '@exonet/bpf';
 import { WireError } from '../errors.ts';
 import { ethernetFramer, FRAMEABLE_LINKTYPES, type Framer } from './link-framing.ts';
@@ -87,6 +87,22 @@ export class PcapReader {
         originalLength: Math.max(f.wirelen, f.data.length),
       };
     }
+  }
+}
+
+/** Reads and parses a capture file; every error names the file (EXO_ERR_WIRE_IO, EXO_ERR_WIRE_PCAP). */
+export function openPcapFile(path: string, options: { readonly frameFor?: Uint8Array } = {}): PcapReader {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    throw new WireError('EXO_ERR_WIRE_IO', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    return new PcapReader(bytes, options);
+  } catch (err) {
+    if (err instanceof WireError) throw new WireError(err.code, `${path}: ${err.message}`, { cause: err });
+    throw err;
   }
 }
 

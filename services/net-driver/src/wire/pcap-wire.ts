@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { WireError } from '../errors.ts';
-import { PcapReader, PcapWriter } from './pcap-file.ts';
+import { openPcapFile, type PcapReader, PcapWriter } from './pcap-file.ts';
 import { type FrameSource, MIN_WIRE_FRAME, padShortFrame, type Wire, type WirePort } from './wire.ts';
 
 /**
@@ -30,17 +29,7 @@ export class PcapWire implements Wire, FrameSource {
     if (!options.input && !options.output) {
       throw new WireError('EXO_ERR_WIRE_SPEC', 'a pcap wire needs an input file, an output file or both');
     }
-    if (options.input) {
-      let bytes: Uint8Array;
-      try {
-        bytes = readFileSync(options.input);
-      } catch (err) {
-        throw new WireError('EXO_ERR_WIRE_IO', `cannot read ${options.input}: ${(err as Error).message}`, {
-          cause: err,
-        });
-      }
-      this.reader = new PcapReader(bytes, { frameFor: options.mac });
-    }
+    if (options.input) this.reader = openPcapFile(options.input, { frameFor: options.mac });
     this.writer = options.output ? new PcapWriter(options.output) : undefined;
     this.exhausted = !this.reader;
     this.description = `pcap:${[options.input && `in=${options.input}`, options.output && `out=${options.output}`].filter(Boolean).join(',')}`;
