@@ -108,37 +108,33 @@ class Batch {
    * slack is not worth copying).
    */
   copyIn(first: number, n: number): void {
-    const { pool, descriptors: d } = this;
-    const frameSize = pool.frameSize;
-    if (this.payload === frameSize) {
-      for (let i = 0; i < n; ) {
-        const run = pool.runLength(d, first + i, n - i);
-        pool.writeRun(d[(first + i) * Descriptor.WORDS], this.bytes, i * frameSize, run * frameSize);
-        i += run;
-      }
-    } else {
-      for (let i = 0; i < n; i++) {
-        this.frameViews[pool.indexOf(d[(first + i) * Descriptor.WORDS])].set(this.slotViews[i]);
-      }
-    }
+    this.#move(first, n, true);
   }
 
   /** Copies the payloads of descriptors `first .. first + n - 1` out into the staging area. */
   copyOut(first: number, n: number): void {
+    this.#move(first, n, false);
+  }
+
+  /** Both directions of the copy between the staging area and the frames (`inward`: into the frames). */
+  #move(first: number, n: number, inward: boolean): void {
     const { pool, descriptors: d } = this;
     const frameSize = pool.frameSize;
     if (this.payload === frameSize) {
       for (let i = 0; i < n; ) {
         const run = pool.runLength(d, first + i, n - i);
-        pool.readRun(d[(first + i) * Descriptor.WORDS], this.bytes, i * frameSize, run * frameSize);
+        const offset = d[(first + i) * Descriptor.WORDS];
+        if (inward) pool.writeRun(offset, this.bytes, i * frameSize, run * frameSize);
+        else pool.readRun(offset, this.bytes, i * frameSize, run * frameSize);
         i += run;
       }
-    } else {
-      for (let i = 0; i < n; i++) {
-        const frame = pool.indexOf(d[(first + i) * Descriptor.WORDS]);
-        if (frame < 0) throw new Error(`bad frame offset ${d[(first + i) * Descriptor.WORDS]}`);
-        this.slotViews[i].set(this.frameViews[frame]);
-      }
+      return;
+    }
+    for (let i = 0; i < n; i++) {
+      const frame = pool.indexOf(d[(first + i) * Descriptor.WORDS]);
+      if (frame < 0) throw new Error(`bad frame offset ${d[(first + i) * Descriptor.WORDS]}`);
+      if (inward) this.frameViews[frame].set(this.slotViews[i]);
+      else this.slotViews[i].set(this.frameViews[frame]);
     }
   }
 }
