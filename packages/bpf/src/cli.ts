@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { readCaptureFile } from './capture-file.ts';
 import { decodeProgram } from './codec-binary.ts';
 import { formatProgram, type ProgramFormat, parseProgramText } from './codec-text.ts';
-import { compileExpression, type LinkLayer, linkLayerOf } from './compile-expression.ts';
+import { compileExpression, KNOWN_LINKTYPES, type LinkLayer, linkLayerOf } from './compile-expression.ts';
 import { compileProgram } from './compiler-js.ts';
 import { BpfError, BpfErrorCode } from './errors.ts';
 import type { Program } from './insn.ts';
@@ -72,7 +72,7 @@ function parseLinkType(value: string): LinkLayer {
   if (link === undefined) {
     throw new BpfError(
       BpfErrorCode.ARGUMENT,
-      `--linktype: "${value}" is not one of ${Object.keys(DLT_NAMES).join(', ')} (or LINKTYPE 1, 12, 101, 113, 228, 229, 276)`,
+      `--linktype: "${value}" is not one of ${Object.keys(DLT_NAMES).join(', ')} (or a LINKTYPE: ${KNOWN_LINKTYPES})`,
     );
   }
   return link;
@@ -153,7 +153,7 @@ export function registerCommands(program: Command, io: CliIo = processIo): void 
         if (link === undefined) {
           throw new BpfError(
             BpfErrorCode.ARGUMENT,
-            `pcap file: link type ${capture.linktype} is not one expressions compile for (1 Ethernet, 113 and 276 Linux cooked, 101 raw IP, 228 IPv4, 229 IPv6); give --program FILE`,
+            `pcap file: link type ${capture.linktype} is not one expressions compile for (${KNOWN_LINKTYPES}); give --program FILE`,
           );
         }
         p = compileExpression(words.join(' '), { link });

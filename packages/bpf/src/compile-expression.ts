@@ -38,6 +38,9 @@ const LINKTYPES = new Map<number, LinkLayer>([
 ]);
 const LINK_LAYERS = new Set<string>(LINKTYPES.values());
 
+/** The LINKTYPE values {@link linkLayerOf} knows, for messages. */
+export const KNOWN_LINKTYPES = '1 Ethernet, 113 and 276 Linux cooked, 101 and 12 raw IP, 228 raw IPv4, 229 raw IPv6';
+
 /** libpcap's default snapshot length: what tcpdump's filters return on accept. */
 export const DEFAULT_SNAPLEN = 262144;
 

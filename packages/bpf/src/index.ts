@@ -13,6 +13,7 @@ export {
   type CompileExpressionOptions,
   compileExpression,
   DEFAULT_SNAPLEN,
+  KNOWN_LINKTYPES,
   type LinkLayer,
   linkLayerOf,
 } from './compile-expression.ts';

@@ -6,16 +6,7 @@
  * @module
  */
 
-/** LINKTYPE values that can be framed as Ethernet. */
-export const FRAMEABLE_LINKTYPES: ReadonlyMap<number, string> = new Map([
-  [1, 'Ethernet'],
-  [113, 'Linux cooked v1'],
-  [276, 'Linux cooked v2'],
-  [101, 'raw IP'],
-  [12, 'raw IP'],
-  [228, 'raw IPv4'],
-  [229, 'raw IPv6'],
-]);
+import { linkLayerOf } from '@exonet/bpf';
 
 /** The source address of a frame whose capture did not record one (locally administered). */
 export const SYNTHETIC_SOURCE = Uint8Array.of(0x02, 0x00, 0x00, 0x00, 0x00, 0xfe);
@@ -33,35 +24,34 @@ const PACKET_OUTGOING = 4;
 export type Framer = (data: Uint8Array, wirelen: number) => { data: Uint8Array; wirelen: number } | null;
 
 /**
- * The framer for a capture's link type, addressing the packets that were for the capturing host to `mac`;
+ * The framer for a capture's link type (those @exonet/bpf compiles expressions for, KNOWN_LINKTYPES), addressing the packets that were for the capturing host to `mac`;
  * undefined when the link type cannot be framed as Ethernet.
  */
 export function ethernetFramer(linktype: number, mac: Uint8Array): Framer | undefined {
-  switch (linktype) {
-    case 1:
+  switch (linkLayerOf(linktype)) {
+    case 'ethernet':
       return (data, wirelen) => ({ data, wirelen });
-    case 113:
+    case 'linux-sll':
       return (data, wirelen) => {
         if (data.length < 16) return null;
         const halen = (data[4]! << 8) | data[5]!;
         return cooked(data, wirelen, 16, (data[0]! << 8) | data[1]!, (data[14]! << 8) | data[15]!, halen, 6, mac);
       };
-    case 276:
+    case 'linux-sll2':
       return (data, wirelen) => {
         if (data.length < 20) return null;
         return cooked(data, wirelen, 20, data[10]!, (data[0]! << 8) | data[1]!, data[11]!, 12, mac);
       };
-    case 101:
-    case 12:
-    case 228:
-    case 229:
+    case 'raw':
+    case 'ipv4':
+    case 'ipv6':
       return (data, wirelen) => {
         if (data.length < 1) return null;
         const version = data[0]! >> 4;
         if (version !== 4 && version !== 6) return null;
         return frame(mac, SYNTHETIC_SOURCE, version === 4 ? 0x0800 : 0x86dd, data, 0, wirelen);
       };
-    default:
+    case undefined:
       return undefined;
   }
 }

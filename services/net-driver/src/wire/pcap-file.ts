@@ -1,7 +1,7 @@
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { type CapturedPacket, type CaptureFile, readCaptureFile } from '@exonet/bpf';
+import { type CapturedPacket, type CaptureFile, KNOWN_LINKTYPES, readCaptureFile } from '@exonet/bpf';
 import { WireError } from '../errors.ts';
-import { ethernetFramer, FRAMEABLE_LINKTYPES, type Framer } from './link-framing.ts';
+import { ethernetFramer, type Framer } from './link-framing.ts';
 
 /** LINKTYPE_ETHERNET. */
 export const LINKTYPE_ETHERNET = 1;
@@ -55,12 +55,11 @@ export class PcapReader {
         ? undefined
         : ethernetFramer(this.linkType, options.frameFor);
     if (this.linkType !== LINKTYPE_ETHERNET && framer === undefined) {
-      const known = [...FRAMEABLE_LINKTYPES].map(([t, name]) => `${t} ${name}`).join(', ');
       throw new WireError(
         'EXO_ERR_WIRE_PCAP',
         options.frameFor === undefined
           ? `expected link type 1 (Ethernet), got ${this.linkType}`
-          : `link type ${this.linkType} cannot be replayed onto Ethernet (known: ${known})`,
+          : `link type ${this.linkType} cannot be replayed onto Ethernet (known: ${KNOWN_LINKTYPES})`,
       );
     }
     this.framer = framer ?? ((data, wirelen) => ({ data, wirelen }));
