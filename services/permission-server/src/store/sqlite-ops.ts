@@ -65,7 +65,6 @@ export type WriteOp =
   | { readonly op: 'deleteKey'; readonly kid: string; readonly ctx: AuditContext }
   | { readonly op: 'issueGrant'; readonly grant: GrantRecord; readonly at: number; readonly ctx: AuditContext }
   | { readonly op: 'revoke'; readonly input: RevocationInput; readonly ctx: AuditContext }
-  | { readonly op: 'expireClaims'; readonly before: number }
   | { readonly op: 'collectGarbage'; readonly now: number; readonly retentionSec: number };
 
 /** One write's outcome: its value, or its error flattened so it survives postMessage with name and code. */
@@ -158,10 +157,9 @@ function apply(s: Statements, w: WriteOp, keyExp: KeyExpiries): unknown {
       audit(s, w.ctx, 'revocation.create', `${input.kind}:${input.value}`, { seq, affected, reason: input.reason });
       return { ...input, seq } satisfies RevocationEntry;
     }
-    case 'expireClaims':
-      s.claimsExpire.run(w.before);
-      return undefined;
     case 'collectGarbage': {
+      // Claims of grants expired a minute ago: nothing checks them any more.
+      s.claimsExpire.run(w.now - 60);
       // Revocation records an hour past their `until` match no grant that could still be valid.
       const revocations = s.revocationsCollect.run(w.now - 3600).changes;
       // Grant ids begin with their issue time (grantId), and a grant expires after it was issued: the rows to

@@ -72,7 +72,7 @@ export interface SqliteStoreOptions {
    * audit log keeps its issue and revocation for good.
    */
   readonly grantRetentionSec?: number;
-  /** How often old grant and revocation records are collected (default 10 minutes). */
+  /** How often expired claims and old grant and revocation records are collected (default a minute). */
   readonly gcIntervalMs?: number;
 }
 
@@ -99,7 +99,6 @@ export class SqliteStore implements Store {
   #gatherTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   #idle: (() => void)[] = [];
-  #lastCleanup = 0;
   #lastGc = 0;
   readonly #retentionSec: number;
   readonly #gcIntervalSec: number;
@@ -109,7 +108,7 @@ export class SqliteStore implements Store {
   constructor(options: SqliteStoreOptions) {
     this.#path = options.path;
     this.#retentionSec = options.grantRetentionSec ?? 86_400;
-    this.#gcIntervalSec = (options.gcIntervalMs ?? 600_000) / 1000;
+    this.#gcIntervalSec = (options.gcIntervalMs ?? 60_000) / 1000;
     this.#events.setMaxListeners(0);
   }
 
@@ -223,12 +222,9 @@ export class SqliteStore implements Store {
     const batch = this.#queue;
     this.#queue = [];
     const nowSec = now();
-    if (nowSec - this.#lastCleanup >= 60) {
-      // Expired claims never block (the checks compare exp); drop them now and then to keep the table small.
-      this.#lastCleanup = nowSec;
-      batch.push({ op: { op: 'expireClaims', before: nowSec - 60 }, resolve: () => {}, reject: () => {} });
-    }
     if (nowSec - this.#lastGc >= this.#gcIntervalSec) {
+      // With the writes: expired claims (they never block, the checks compare exp; this keeps the table
+      // small), and records that can no longer matter (see collectGarbage).
       this.#lastGc = nowSec;
       const op: WriteOp = { op: 'collectGarbage', now: nowSec, retentionSec: this.#retentionSec };
       batch.push({ op, resolve: () => {}, reject: () => {} });
