@@ -155,20 +155,16 @@ export function linktype(o: Offsets, type: number, pos = 0): Pred {
     case 'linux-sll2':
       // libpcap compares the protocol field alone here, LLC values included.
       return cmp(o.linktype, H, type);
-    case 'linux-sll':
-      if (SPECIAL_LINKTYPES.has(type)) {
-        throw semantic(pos, `ether proto 0x${type.toString(16)} (an LLC/AppleTalk special case) is not supported`);
-      }
-      if (type > ETHERMTU) return cmp(o.linktype, H, type);
-      // 802.2 LLC frames have protocol LINUX_SLL_P_802_2 and their DSAP first in the payload.
-      return and(cmp(o.linktype, H, LINUX_SLL_P_802_2), cmp(o.linkpl, B, type));
-    case 'ethernet':
-      if (SPECIAL_LINKTYPES.has(type)) {
-        throw semantic(pos, `ether proto 0x${type.toString(16)} (an LLC/AppleTalk special case) is not supported`);
-      }
-      if (type > ETHERMTU) return cmp(o.linktype, H, type);
-      return and(not(test(ldAbs(H, o.linktype), JMP | JGT | K, ETHERMTU)), cmp(o.linktype + 2, B, type));
   }
+  // Ethernet and Linux cooked v1: an EtherType, or an 802.2 LLC frame's DSAP (libpcap's special LLC and
+  // AppleTalk encodings are not supported).
+  if (SPECIAL_LINKTYPES.has(type)) {
+    throw semantic(pos, `ether proto 0x${type.toString(16)} (an LLC/AppleTalk special case) is not supported`);
+  }
+  if (type > ETHERMTU) return cmp(o.linktype, H, type);
+  // SLL marks LLC frames with protocol LINUX_SLL_P_802_2; Ethernet with a length instead of a type.
+  if (o.link === 'linux-sll') return and(cmp(o.linktype, H, LINUX_SLL_P_802_2), cmp(o.linkpl, B, type));
+  return and(not(test(ldAbs(H, o.linktype), JMP | JGT | K, ETHERMTU)), cmp(o.linktype + 2, B, type));
 }
 
 /** The SLL protocol value of 802.2 LLC frames. */
@@ -544,7 +540,9 @@ export function pppoes(o: Offsets, session: number | undefined, pos: number): Pr
 /** `llc` (gen_llc): an 802.3 frame (a length, not a type) that is not NetWare's raw 802.3 (DSAP/SSAP 0xffff). */
 export function llc(o: Offsets, pos: number): Pred {
   if (o.link !== 'ethernet') throw semantic(pos, `'llc' not supported for ${LINK_NAMES[o.link]}`);
-  return and(not(test(ldAbs(H, o.linktype), JMP | JGT | K, ETHERMTU)), not(cmp(o.linkpl - 4 * o.mplsDepth, H, 0xffff)));
+  // libpcap reads DSAP/SSAP at the link payload proper, before any MPLS label (linkpl has moved past them).
+  const payload = o.linkpl - 4 * o.mplsDepth;
+  return and(not(test(ldAbs(H, o.linktype), JMP | JGT | K, ETHERMTU)), not(cmp(payload, H, 0xffff)));
 }
 
 /**
