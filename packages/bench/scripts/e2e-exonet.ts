@@ -7,7 +7,10 @@ import { openExonetSide } from '../src/exonet/exonet-side.ts';
 const n = Number(process.argv[2] ?? 1000);
 const seconds = Number(process.argv[3] ?? 1);
 const runs = Number(process.argv[4] ?? 3);
-const side = await openExonetSide({ receivers: n });
+const side = await openExonetSide({
+  receivers: n,
+  sharedRxFrames: process.env.SHARED_RX === undefined ? undefined : Number(process.env.SHARED_RX),
+});
 try {
   for (let r = 0; r < runs; r++) {
     const e = await side.measure(seconds, 0.3);

@@ -1,5 +1,12 @@
 import { type Ed25519KeyPair, generateHolderKey, jwkThumbprint, publicJwk, signChallenge } from '@exonet/grant';
-import { attachChannel, type ChannelHandle, CONTROL_PAYLOAD, joinChannelGroup, type TaskChannel } from '@exonet/ipc';
+import {
+  attachChannel,
+  type ChannelHandle,
+  CONTROL_PAYLOAD,
+  joinChannelGroup,
+  type TaskChannel,
+  type TaskChannelGroup,
+} from '@exonet/ipc';
 import {
   ChunkReader,
   ChunkWriter,
@@ -38,7 +45,8 @@ export interface ConnectOptions {
   readonly spin?: number;
   /**
    * When the driver created the channel in a channel group (several tasks in one event loop), serve it from
-   * the group's one poller in this thread rather than from a wait loop of its own. Default true.
+   * the group's one poller in this thread rather than from a wait loop of its own. Default true; a group with
+   * a shared receive queue is always served by its poller (the driver puts this task's frames there).
    */
   readonly group?: boolean;
 }
@@ -94,6 +102,9 @@ export class DriverConnection implements FrameLink {
   /** Stops the group poller serving this connection (group mode). */
   #leaveGroup: (() => void) | undefined;
   #useGroup = true;
+  /** The group poller serving this connection (group mode), and a batch of one for shared-queue frames. */
+  #group: TaskChannelGroup | undefined;
+  readonly #one: Uint8Array[] = [new Uint8Array(0)];
   /** Reused by every receive: the frames of one batch and their pool offsets. */
   readonly #batch: Uint8Array[] = [];
   readonly #offsets: number[] = [];
@@ -430,6 +441,21 @@ export class DriverConnection implements FrameLink {
     clearInterval(this.#keepAlive);
   }
 
+  /** A frame the group's shared receive queue held for this task (read in place, as from its own ring). */
+  readonly #sharedFrame = (bytes: Uint8Array, offset: number, length: number): void => {
+    if (this.#closed) return;
+    const frameAt = this.#frameAt;
+    if (frameAt !== null) {
+      frameAt(bytes, offset, length);
+      return;
+    }
+    const handler = this.#handler;
+    if (handler === null) return;
+    const one = this.#one;
+    one[0] = this.#group!.sharedView(offset, length);
+    handler(one);
+  };
+
   /** One turn of the group's poller for this connection: everything the driver left, in one go. */
   readonly #service = (): void => {
     if (this.#closed) return;
@@ -443,10 +469,27 @@ export class DriverConnection implements FrameLink {
     if (this.#running) return;
     this.#running = true;
     const member = this.#ch.group;
-    if (member !== undefined && this.#useGroup) {
+    // A group with a shared receive queue is served by its poller whatever the options say: that is where
+    // the driver puts this task's frames.
+    if (member !== undefined && (this.#useGroup || member.group.sharedRx !== undefined)) {
       // The driver marks this channel in its group's bitmap whenever it leaves something: the thread's one
       // poller calls #service then, so a thousand connections cost one wait, not a thousand.
-      this.#leaveGroup = joinChannelGroup(member.group).add(member.member, this.#service);
+      const group = joinChannelGroup(member.group);
+      this.#group = group;
+      const leave = group.add(member.member, this.#service);
+      if (group.sharesRx) {
+        let stop: () => void;
+        try {
+          stop = group.receiveShared(member, this.#sharedFrame);
+        } catch (err) {
+          leave();
+          throw err;
+        }
+        this.#leaveGroup = () => {
+          stop();
+          leave();
+        };
+      } else this.#leaveGroup = leave;
       this.#running = false;
       return;
     }

@@ -11,9 +11,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { atomicsDoorbell, type Doorbell } from './doorbell.ts';
+import { createChannel, type DriverChannel } from './driver-channel.ts';
 import { check, IpcError } from './errors.ts';
 import { ring } from './ring.ts';
+import type { ChannelHandle } from './segment.ts';
 import { futexDoorbell, SharedMemory } from './shm.ts';
+import { attachChannel, type TaskChannel } from './task-channel.ts';
 
 /** 'EXOG' read as a little-endian u32: the first word of every group segment. */
 export const GROUP_MAGIC = 0x474f5845;
@@ -53,17 +56,36 @@ export function groupBytes(capacity: number): number {
   return driverPendingOffset(capacity) + ((capacity + 31) >> 5) * 4;
 }
 
+/** The group's shared receive queue as the task side finds it in the {@link GroupHandle}. */
+export interface SharedRxHandle {
+  /** The queue's channel (only its receive rings and pool are used), without a group membership. */
+  readonly channel: ChannelHandle;
+  /** The queue's own member index: its bit in the pending bitmap says it holds frames. */
+  readonly member: number;
+}
+
 /** What the driver hands the task side of a group (inside each member's channel handle). */
-export type GroupHandle =
+export type GroupHandle = (
   | { readonly transport: 'thread'; readonly id: string; readonly buffer: SharedArrayBuffer }
-  | { readonly transport: 'process'; readonly id: string; readonly name: string };
+  | { readonly transport: 'process'; readonly id: string; readonly name: string }
+) & { readonly sharedRx?: SharedRxHandle };
 
 /** A channel's place in a group, carried by its {@link ChannelHandle}. */
 export interface GroupMembership {
   readonly group: GroupHandle;
   /** The member index: the channel's bit in the pending bitmap. */
   readonly member: number;
+  /**
+   * The tag the driver puts on this member's frames in the group's shared receive queue: the member index in
+   * the low 20 bits, and above them a count of the index's reuse, so that a frame left in the queue for an
+   * earlier holder of the index never reaches a later one.
+   */
+  readonly rxTag: number;
 }
+
+/** Member indexes take the low 20 bits of a shared receive queue's tag; the reuse count the 12 above. */
+const TAG_MEMBER_BITS = 20;
+const TAG_MEMBER_MASK = (1 << TAG_MEMBER_BITS) - 1;
 
 /** Options of {@link createChannelGroup}. */
 export interface GroupOptions {
@@ -71,6 +93,17 @@ export interface GroupOptions {
   readonly transport?: 'thread' | 'process';
   /** Most members at once. Default 1024. */
   readonly capacity?: number;
+  /**
+   * Gives the group a shared receive queue of this many frames (a power of two is not required; default none).
+   * The driver then puts every member's received frames, each tagged with its member's {@link
+   * GroupMembership.rxTag}, into this one queue instead of each member's own receive ring, and the group's
+   * poller hands each frame to its member. The members share one event loop, so they share memory already:
+   * the queue exposes nothing to a member that it could not read anyway. What it saves is the spread: with
+   * a thousand members, frames for different members go to consecutive slots and frames of one pool, so the
+   * driver writes lines it wrote a moment ago instead of a thousand members' rings and pools (InfiniBand's
+   * shared receive queue, AF_XDP's shared UMEM).
+   */
+  readonly sharedRx?: { readonly frameCount: number; readonly frameSize?: number };
 }
 
 /**
@@ -107,12 +140,20 @@ export class DriverChannelGroup {
   readonly #doorbell: Doorbell;
   readonly #shm: SharedMemory | undefined;
   readonly #used: Uint8Array;
+  /** Per member index: how many times it was taken, the high bits of its shared receive queue tag. */
+  readonly #reuse: Uint16Array;
   #members = 0;
   #next = 0;
   #closed = false;
+  /** The shared receive queue (see {@link GroupOptions.sharedRx}), or undefined. */
+  readonly sharedRx: DriverChannel | undefined;
 
   /** Use {@link createChannelGroup}. */
-  constructor(transport: 'thread' | 'process', capacity: number) {
+  constructor(
+    transport: 'thread' | 'process',
+    capacity: number,
+    sharedRx?: { readonly frameCount: number; readonly frameSize?: number },
+  ) {
     check(
       Number.isInteger(capacity) && capacity >= 1 && capacity <= 1 << 20,
       `capacity: expected 1..2^20, got ${capacity}`,
@@ -143,6 +184,20 @@ export class DriverChannelGroup {
     this.#pending = new Int32Array(buffer, GroupHeader.PENDING, this.capacity >> 5);
     this.#driverPending = new Int32Array(buffer, driverPendingOffset(this.capacity), this.capacity >> 5);
     this.#used = new Uint8Array(this.capacity);
+    this.#reuse = new Uint16Array(this.capacity);
+    if (sharedRx !== undefined) {
+      // A member of its own group: its flush marks its bit, so the poller learns of frames as of any member's.
+      const queue = createChannel({
+        transport,
+        frameCount: sharedRx.frameCount,
+        frameSize: sharedRx.frameSize,
+        controlCapacity: 1,
+        group: this,
+      });
+      this.sharedRx = queue;
+      const { group: _membership, ...channel } = queue.handle;
+      this.handle = { ...this.handle, sharedRx: { channel: channel as ChannelHandle, member: queue.member } };
+    }
   }
 
   /** Members now. */
@@ -160,8 +215,14 @@ export class DriverChannelGroup {
     while (this.#used[this.#next] === 1) this.#next = (this.#next + 1) % this.capacity;
     const m = this.#next;
     this.#used[m] = 1;
+    this.#reuse[m] = (this.#reuse[m] + 1) & 0xfff;
     this.#members++;
     return m;
+  }
+
+  /** The shared receive queue tag of the current holder of member index `member` (see {@link GroupMembership}). */
+  rxTag(member: number): number {
+    return ((this.#reuse[member] << TAG_MEMBER_BITS) | member) >>> 0;
   }
 
   /** Frees a member index (its channel closed); its pending bit is cleared so a new member starts clean. */
@@ -234,6 +295,7 @@ export class DriverChannelGroup {
   /** Unmaps the group (process transport) and removes its name. Idempotent. */
   close(): void {
     if (this.#closed) return;
+    this.sharedRx?.close();
     this.wake();
     this.#closed = true;
     this.unlinkName();
@@ -243,8 +305,23 @@ export class DriverChannelGroup {
 
 /** Creates a channel group (driver side); pass it as `group` to createChannel for each member channel. */
 export function createChannelGroup(options: GroupOptions = {}): DriverChannelGroup {
-  return new DriverChannelGroup(options.transport ?? 'thread', options.capacity ?? 1024);
+  const shared = options.sharedRx;
+  if (shared !== undefined) {
+    check(
+      Number.isInteger(shared.frameCount) && shared.frameCount >= 1 && shared.frameCount <= 2 ** 20,
+      `sharedRx.frameCount: expected 1..2^20, got ${shared.frameCount}`,
+    );
+  }
+  // The queue takes a member index of its own.
+  const capacity = (options.capacity ?? 1024) + (shared === undefined ? 0 : 1);
+  return new DriverChannelGroup(options.transport ?? 'thread', capacity, shared);
 }
+
+/**
+ * What a member does with each frame the group's shared receive queue holds for it: read it in place (the
+ * frame goes back to the driver when this returns).
+ */
+export type SharedRxReceiver = (bytes: Uint8Array, offset: number, length: number) => void;
 
 /** What a member of a {@link TaskChannelGroup} does when the driver marked it: drain its channel. */
 export type GroupMemberService = () => void;
@@ -292,6 +369,14 @@ export class TaskChannelGroup {
   #generation = 0;
   /** Every loop started, so the memory is unmapped only after all of them left their waits. */
   readonly #loops: Promise<void>[] = [];
+  /** The shared receive queue as the handle names it; attached at the first {@link receiveShared}. */
+  readonly #sharedHandle: SharedRxHandle | undefined;
+  #shared: TaskChannel | undefined;
+  /** Per member index: its receiver of shared-queue frames and the tag those frames carry. */
+  readonly #receivers: (SharedRxReceiver | undefined)[];
+  readonly #receiverTags: Uint32Array;
+  /** Per shared-queue frame, the last view {@link sharedView} handed out. */
+  #views: (Uint8Array | undefined)[] = [];
 
   /** Use {@link joinChannelGroup}. */
   constructor(handle: GroupHandle) {
@@ -321,6 +406,102 @@ export class TaskChannelGroup {
     this.#pending = new Int32Array(buffer, GroupHeader.PENDING, capacity >> 5);
     this.#driverPending = new Int32Array(buffer, driverPendingOffset(capacity), capacity >> 5);
     this.#services = new Array(capacity).fill(undefined);
+    const shared = handle.sharedRx;
+    if (shared !== undefined) {
+      if (!Number.isInteger(shared?.member) || shared.member < 0 || shared.member >= capacity) {
+        throw bad('sharedRx: member out of range');
+      }
+      this.#sharedHandle = shared;
+    }
+    this.#receivers = new Array(shared === undefined ? 0 : capacity).fill(undefined);
+    this.#receiverTags = new Uint32Array(shared === undefined ? 0 : capacity);
+  }
+
+  /** True when the driver puts the members' received frames in the group's shared receive queue. */
+  get sharesRx(): boolean {
+    return this.#sharedHandle !== undefined;
+  }
+
+  /**
+   * Hands `receiver` every frame the group's shared receive queue holds for `membership` (a member channel's
+   * {@link GroupMembership}), from now on; returns the function that stops it. The queue is attached by the
+   * first call: a group's queue serves one thread, the one that hosts its members.
+   * @throws IpcError EXO_ERR_IPC_INVALID_ARGUMENT when the group has no shared receive queue or the member
+   * already has a receiver; EXO_ERR_IPC_CLOSED when another thread attached the queue
+   */
+  receiveShared(membership: GroupMembership, receiver: SharedRxReceiver): () => void {
+    const shared = this.#sharedHandle;
+    check(shared !== undefined, 'the group has no shared receive queue');
+    const m = membership.member;
+    check(Number.isInteger(m) && m >= 0 && m < this.capacity, `member: expected 0..${this.capacity - 1}`);
+    check((membership.rxTag & TAG_MEMBER_MASK) === m, `rxTag ${membership.rxTag} does not name member ${m}`);
+    check(this.#receivers[m] === undefined, `member ${m} already receives from the shared queue`);
+    check(!this.#unmapped, 'the group is unmapped');
+    if (this.#shared === undefined) {
+      // Every frame is offered at once: the members' handlers give each back as soon as they return.
+      const ch = attachChannel(shared!.channel, { rxBuffers: Number.POSITIVE_INFINITY });
+      this.#shared = ch;
+      this.#views = new Array(ch.layout.frameCount).fill(undefined);
+    }
+    this.#receivers[m] = receiver;
+    this.#receiverTags[m] = membership.rxTag >>> 0;
+    this.#wakeSelf();
+    let removed = false;
+    return () => {
+      if (removed) return;
+      removed = true;
+      if (this.#receivers[m] === receiver) this.#receivers[m] = undefined;
+    };
+  }
+
+  /**
+   * A view of `length` bytes of the shared-queue frame at `offset`, reused while the lengths received in that
+   * frame stay the same (for handlers that take views: they must not keep them).
+   */
+  sharedView(offset: number, length: number): Uint8Array {
+    const ch = this.#shared!;
+    const index = ch.pool.indexOf(offset);
+    let view = this.#views[index];
+    if (view === undefined || view.length !== length) {
+      view = ch.pool.frame(offset).subarray(0, length);
+      this.#views[index] = view;
+    }
+    return view;
+  }
+
+  /**
+   * Hands every frame in the shared receive queue to its member's receiver (frames whose tag names no current
+   * receiver, left for a member that has gone, are dropped) and gives the frames back. Returns how many.
+   */
+  #drainShared(): number {
+    const ch = this.#shared;
+    if (ch === undefined) return 0;
+    const bytes = ch.pool.bytes;
+    const frameSize = ch.pool.frameSize;
+    const receivers = this.#receivers;
+    const tags = this.#receiverTags;
+    let n = 0;
+    try {
+      for (let off = ch.nextRx(); off >= 0; off = ch.nextRx()) {
+        n++;
+        const tag = ch.tag;
+        const m = tag & TAG_MEMBER_MASK;
+        const receiver = m < receivers.length && tags[m] === tag ? receivers[m] : undefined;
+        try {
+          if (receiver !== undefined) receiver(bytes, off, Math.min(ch.rxLength, frameSize));
+        } catch (err) {
+          // One member's failing handler must not stop the others' frames.
+          process.nextTick(() => {
+            throw err;
+          });
+        } finally {
+          ch.postRx(off);
+        }
+      }
+    } finally {
+      if (n > 0) ch.flush();
+    }
+    return n;
   }
 
   /** True while the poller sleeps on the bell (nothing was pending when it last looked). */
@@ -387,6 +568,8 @@ export class TaskChannelGroup {
     groups.delete(this.id);
     this.#stopPoller();
     this.#unmapped = true;
+    this.#shared?.close();
+    this.#shared = undefined;
     // The memory stays mapped until the loops left their waits (the addon's wait reads the word).
     const loops = this.#loops;
     if (loops.length === 0) this.#unmap();
@@ -409,12 +592,16 @@ export class TaskChannelGroup {
     return takeMarked(this.#pending, this.#serveMember);
   }
 
-  readonly #serveMember = (m: number): void => serve(this.#services[m]);
+  readonly #serveMember = (m: number): void => {
+    if (m === this.#sharedHandle?.member) this.#drainShared();
+    else serve(this.#services[m]);
+  };
 
-  /** Services every member, marked or not. */
+  /** Services every member, marked or not, and drains the shared receive queue. */
   sweep(): void {
     const services = this.#services;
     for (let m = 0; m < services.length; m++) serve(services[m]);
+    this.#drainShared();
   }
 
   #anyPending(): boolean {

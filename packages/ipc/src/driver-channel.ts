@@ -136,6 +136,8 @@ export class DriverChannel {
   private readonly group: DriverChannelGroup | undefined;
   /** This channel's member index in {@link channelGroup}, or -1. */
   readonly member: number;
+  /** The tag of this channel's frames in its group's shared receive queue (GroupMembership.rxTag), or 0. */
+  readonly rxTag: number;
 
   /** The channel group this channel is a member of, if any. */
   get channelGroup(): DriverChannelGroup | undefined {
@@ -148,10 +150,11 @@ export class DriverChannel {
     this.layout = layout;
     this.group = options.group;
     this.member = this.group === undefined ? -1 : this.group.join();
+    this.rxTag = this.group === undefined ? 0 : this.group.rxTag(this.member);
     this.handle =
       this.group === undefined
         ? segment.handle
-        : { ...segment.handle, group: { group: this.group.handle, member: this.member } };
+        : { ...segment.handle, group: { group: this.group.handle, member: this.member, rxTag: this.rxTag } };
     this.posted = new Int32Array(segment.buffer, ChannelHeader.TASK_POSTED, 1);
     this.poolWords = new Int32Array(segment.buffer, 0, segment.buffer.byteLength >>> 2);
     this.poolBase = layout.poolOffset;
@@ -279,8 +282,9 @@ export class DriverChannel {
    * {@link takeRxBuffer} does. Requires `srcByteOffset` 4-aligned, `length` <= the frame size and `src`
    * readable up to the next word boundary past `length` (the last word is copied whole; the frame has room).
    * Returns false if the task had no valid empty frame (the packet is dropped for it only) or is gone.
+   * `tag` goes into the descriptor (a shared receive queue's member tag).
    */
-  receiveWords(src: Int32Array, srcByteOffset: number, length: number): boolean {
+  receiveWords(src: Int32Array, srcByteOffset: number, length: number, tag = 0): boolean {
     const ring = this.rxFree;
     while (this.disconnectReason === '') {
       const at = ring.peek();
@@ -300,7 +304,7 @@ export class DriverChannel {
         continue;
       }
       copyWords(this.poolWords, (this.poolBase + offset) >>> 2, src, srcByteOffset >>> 2, (length + 3) >>> 2);
-      if (!this.rxActive.push(offset, length, 0, DescriptorStatus.OK)) {
+      if (!this.rxActive.push(offset, length, tag, DescriptorStatus.OK)) {
         // Full only if the task broke the protocol (the ring holds every frame of the pool): the frame stays
         // the driver's, as deliverRx would keep it.
         this.move(index, FrameOwner.TASK, FrameOwner.DRIVER_RX);

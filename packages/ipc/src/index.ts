@@ -16,6 +16,8 @@ export {
   type GroupPollerOptions,
   groupBytes,
   joinChannelGroup,
+  type SharedRxHandle,
+  type SharedRxReceiver,
   TaskChannelGroup,
 } from './channel-group.ts';
 export { copyWords } from './copy-words.ts';

@@ -19,6 +19,9 @@ import { createInThreadNic, DEFAULT_MAC, ExokernelCore } from '@exonet/net-drive
 import type { TaskWorkerData, TaskWorkerMessage } from './task-worker.ts';
 import { UdpFanoutWire } from './udp-wire.ts';
 
+/** Frames of each worker's shared receive queue: a few bursts of the wire, in flight at once. */
+const DEFAULT_SHARED_RX_FRAMES = 4096;
+
 /** Options of an exonet side. */
 export interface ExonetSideOptions {
   readonly receivers: number;
@@ -41,6 +44,11 @@ export interface ExonetSideOptions {
   readonly groups?: boolean;
   /** Frames in each task's packet pool (default: enough for 4 bursts spread over the tasks, at least 64). */
   readonly frameCount?: number;
+  /**
+   * Frames of each group's shared receive queue (@exonet/ipc GroupOptions.sharedRx): the tasks of a worker
+   * then receive through one queue instead of each its own ring. Default 4096; 0 gives every task its own.
+   */
+  readonly sharedRxFrames?: number;
 }
 
 /** One measurement of the exonet side. */
@@ -129,10 +137,17 @@ export async function openExonetSide(options: ExonetSideOptions): Promise<Exonet
   const template = compileExpression(`udp dst port ${basePort}`);
   // The tasks of worker w are tasks [w * per, (w + 1) * per): one channel group per worker.
   const per = Math.ceil(n / workerCount);
+  const sharedRxFrames = options.sharedRxFrames ?? DEFAULT_SHARED_RX_FRAMES;
   const groups: DriverChannelGroup[] =
     options.groups === false
       ? []
-      : Array.from({ length: workerCount }, () => createChannelGroup({ transport: 'thread', capacity: per }));
+      : Array.from({ length: workerCount }, () =>
+          createChannelGroup({
+            transport: 'thread',
+            capacity: per,
+            sharedRx: sharedRxFrames > 0 ? { frameCount: sharedRxFrames } : undefined,
+          }),
+        );
   const now = Math.floor(Date.now() / 1000);
   const tasks = ports.map((p, i) => {
     const { handle } = core.attach({ principal: `bench-${i}`, frameCount, group: groups[Math.floor(i / per)] });

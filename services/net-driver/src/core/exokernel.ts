@@ -1,6 +1,6 @@
 import type { Program } from '@exonet/bpf';
 import type { KeySet, RevocationSet } from '@exonet/grant';
-import { type ChannelHandle, copyWords, createChannel, type DriverChannelGroup } from '@exonet/ipc';
+import { type ChannelHandle, copyWords, createChannel, type DriverChannel, type DriverChannelGroup } from '@exonet/ipc';
 import { TxStatus } from '@exonet/protocol';
 import { extractFlowKey, FlowKey, FlowKeyStatus, formatMac, IpProtocol } from '@exonet/wire';
 import type { NetDevice } from '../driver/net-device.ts';
@@ -202,9 +202,17 @@ export class ExokernelCore implements SessionHost {
   /** Tasks that got the current frame (for fragment tracking). */
   readonly #got: Int32Array;
   #gotCount = 0;
-  /** Tasks whose rings this poll staged something in (a delivery, a TX completion): only these are flushed. */
+  /**
+   * Tasks whose rings this poll staged something in (a delivery, a TX completion): only these are flushed.
+   * #isDirty is 1 for those, 2 for a task that only got frames through its group's shared receive queue (its
+   * counters are brought up to date, its own channel is left alone).
+   */
   readonly #dirty: TaskSession[] = [];
   readonly #isDirty: Uint8Array;
+  /** Shared receive queues this poll delivered into, flushed with the tasks. */
+  readonly #dirtyShared: DriverChannel[] = [];
+  /** Channels the next publish flushes: the tasks' marked 1 and the shared queues. */
+  #flushCount = 0;
   #frame: Uint8Array = new Uint8Array(0);
   /** The buffer of the last frame the device lent, and an Int32 view over it. */
   #srcBuffer: ArrayBufferLike | undefined;
@@ -356,6 +364,8 @@ export class ExokernelCore implements SessionHost {
       entry.members[channel.member] = session;
       entry.count++;
       session.group = group;
+      session.sharedRx = group.sharedRx;
+      session.rxTag = channel.rxTag;
     }
     return { session, handle: channel.handle };
   }
@@ -379,7 +389,8 @@ export class ExokernelCore implements SessionHost {
     // Its staged frames are dropped, and it leaves the flush list: a new task given the same id must start
     // with neither.
     this.#stageHead[id] = NONE;
-    if (this.#isDirty[id] === 1) {
+    if (this.#isDirty[id] !== 0) {
+      if (this.#isDirty[id] === 1) this.#flushCount--;
       this.#isDirty[id] = 0;
       const d = this.#dirty.indexOf(s);
       if (d >= 0) this.#dirty.splice(d, 1);
@@ -469,7 +480,7 @@ export class ExokernelCore implements SessionHost {
       // many), and never past the frame or time bound.
       if (
         this.#unflushed < this.#coalesceFrames &&
-        this.#unflushed < this.#coalescePerTask * dirty.length &&
+        this.#unflushed < this.#coalescePerTask * this.#flushCount &&
         t - this.#unflushedSince < this.#coalesceMs
       ) {
         return work;
@@ -481,16 +492,26 @@ export class ExokernelCore implements SessionHost {
     const kick = this.#kick;
     for (let i = 0; i < dirty.length; i++) {
       const s = dirty[i];
+      const own = this.#isDirty[s.id] === 1;
       this.#isDirty[s.id] = 0;
       if (this.#delivered[s.id] !== 0) {
         s.counters.rxDelivered += this.#delivered[s.id];
         this.#delivered[s.id] = 0;
       }
+      if (!own) continue;
       s.channel.flush(false);
       const g = s.group;
       if (g !== undefined && !kick.includes(g)) kick.push(g);
     }
     dirty.length = 0;
+    const shared = this.#dirtyShared;
+    for (let i = 0; i < shared.length; i++) {
+      shared[i].flush(false);
+      const g = shared[i].channelGroup;
+      if (g !== undefined && !kick.includes(g)) kick.push(g);
+    }
+    shared.length = 0;
+    this.#flushCount = 0;
     for (let i = 0; i < kick.length; i++) kick[i].kick();
     kick.length = 0;
     return work;
@@ -575,14 +596,12 @@ export class ExokernelCore implements SessionHost {
     this.#got[this.#gotCount++] = task;
     const frame = this.#frame;
     const length = this.#length;
+    if (s.sharedRx !== undefined) return this.#deliverShared(s, s.sharedRx);
     if (this.#staging && length <= this.#stageMax[task] && (frame.byteOffset & 3) === 0 && frame.length >= length + 3) {
       // Staged: nothing of the task (not even its session or channel object) is touched until the drain.
       this.#viewSource(frame);
       this.#stage(task, frame.byteOffset >>> 2, length);
-      if (this.#isDirty[task] === 0) {
-        this.#isDirty[task] = 1;
-        this.#dirty.push(s);
-      }
+      this.#touch(s);
       return true;
     }
     // A frame that is not staged must not overtake the task's staged ones.
@@ -612,6 +631,47 @@ export class ExokernelCore implements SessionHost {
     // Counted in a flat array and added to the session's counters when the task is flushed: one cache line
     // less to reach per frame.
     this.#delivered[task]++;
+    this.counters.rxCopies++;
+    return true;
+  }
+
+  /**
+   * Copies the current frame into the shared receive queue of the task's group, tagged for the task. The
+   * queue is one channel for all the group's tasks, so consecutive frames for different tasks land in
+   * consecutive slots and frames of one pool: no staging is needed to keep the writes close together.
+   */
+  #deliverShared(s: TaskSession, queue: DriverChannel): boolean {
+    const frame = this.#frame;
+    const length = this.#length;
+    let ok: boolean;
+    if (length <= 256 && length <= queue.pool.frameSize && (frame.byteOffset & 3) === 0 && frame.length >= length + 3) {
+      this.#viewSource(frame);
+      ok = queue.receiveWords(this.#srcWords, frame.byteOffset, length, s.rxTag);
+    } else {
+      const offset = queue.takeRxBuffer();
+      ok = offset >= 0;
+      if (ok) {
+        const copied = Math.min(length, queue.pool.frameSize);
+        copyFrame(frame, copied, queue.pool.bytes, offset, queue.pool.frameSize);
+        ok = queue.deliverRx(offset, copied, s.rxTag);
+      }
+    }
+    if (!ok) {
+      s.counters.rxQueueFull++;
+      this.#starved = true;
+      return false;
+    }
+    // A group or two per driver thread: a short list beats a flag in the channel object.
+    if (!this.#dirtyShared.includes(queue)) {
+      this.#dirtyShared.push(queue);
+      this.#flushCount++;
+    }
+    const id = s.id;
+    if (this.#isDirty[id] === 0) {
+      this.#isDirty[id] = 2;
+      this.#dirty.push(s);
+    }
+    this.#delivered[id]++;
     this.counters.rxCopies++;
     return true;
   }
@@ -691,9 +751,11 @@ export class ExokernelCore implements SessionHost {
 
   /** Marks a task's rings for the flush at the end of this poll. */
   #touch(s: TaskSession): void {
-    if (this.#isDirty[s.id] === 1) return;
+    const d = this.#isDirty[s.id];
+    if (d === 1) return;
+    if (d === 0) this.#dirty.push(s);
     this.#isDirty[s.id] = 1;
-    this.#dirty.push(s);
+    this.#flushCount++;
   }
 
   // ---------------------------------------------------------------- transmit

@@ -9,6 +9,7 @@ import {
   RevocationSet,
   signGrant,
 } from '@exonet/grant';
+import type { DriverChannelGroup } from '@exonet/ipc';
 import { type CoreOptions, ExokernelCore } from '../../src/core/exokernel.ts';
 import { createInThreadNic } from '../../src/nic/in-thread.ts';
 import { Cable } from '../../src/wire/cable.ts';
@@ -74,9 +75,9 @@ export function coreFixture(options: Partial<CoreOptions> = {}) {
     return { jws: signGrant(c, issuer), claims: c };
   }
 
-  /** Attaches a task in this thread. */
-  async function task(principal = 'alice'): Promise<DriverConnection> {
-    const { handle } = core.attach({ principal });
+  /** Attaches a task in this thread (in `group` when given). */
+  async function task(principal = 'alice', group?: DriverChannelGroup): Promise<DriverConnection> {
+    const { handle } = core.attach({ principal, group });
     return DriverConnection.attach(handle);
   }
 
