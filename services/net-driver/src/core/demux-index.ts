@@ -159,8 +159,17 @@ class Shape {
   /** Per atom, flattened: base (0 frame, 1 ipv4-ihl), ihlOffset, offset, size, mask. */
   readonly #code: Int32Array;
   readonly #n: number;
-  /** Grants by hash of their values: one grant alone, or an array of them. */
-  readonly #table = new Map<number, InstalledGrant | InstalledGrant[]>();
+  /**
+   * Grants by hash of their values (one grant alone, or an array of them): open addressing with linear
+   * probing over two flat arrays, the keys in an Int32Array (EMPTY marks a free slot). A per-frame lookup is
+   * then a multiply, a shift and one or two typed-array reads, where a Map costs its own hashing and a chain.
+   */
+  #keys = new Int32Array(8).fill(EMPTY);
+  #values: (InstalledGrant | InstalledGrant[] | undefined)[] = new Array(8).fill(undefined);
+  #mask = 7;
+  #shift = 29;
+  /** Distinct hashes held. */
+  #used = 0;
   count = 0;
 
   constructor(
@@ -187,20 +196,85 @@ class Shape {
   }
 
   insert(hash: number, grant: InstalledGrant): void {
-    const bucket = this.#table.get(hash);
-    this.#table.set(hash, bucket === undefined ? grant : Array.isArray(bucket) ? [...bucket, grant] : [bucket, grant]);
+    const at = this.#find(hash);
+    if (at >= 0) {
+      const bucket = this.#values[at]!;
+      this.#values[at] = Array.isArray(bucket) ? [...bucket, grant] : [bucket, grant];
+    } else {
+      // At most half full, so that a miss (most frames of a busy link find nobody) ends within a probe or two.
+      if ((this.#used + 1) * 2 > this.#keys.length) this.#resize(this.#keys.length * 2);
+      this.#place(hash, grant);
+      this.#used++;
+    }
     this.count++;
   }
 
   delete(hash: number, grant: InstalledGrant): void {
-    const bucket = this.#table.get(hash);
-    if (bucket === undefined) return;
+    const at = this.#find(hash);
+    if (at < 0) return;
+    const bucket = this.#values[at]!;
     const list = Array.isArray(bucket) ? bucket : [bucket];
     const kept = list.filter((g) => g !== grant);
     if (kept.length === list.length) return;
     this.count -= list.length - kept.length;
-    if (kept.length === 0) this.#table.delete(hash);
-    else this.#table.set(hash, kept.length === 1 ? kept[0] : kept);
+    if (kept.length > 0) {
+      this.#values[at] = kept.length === 1 ? kept[0] : kept;
+      return;
+    }
+    this.#used--;
+    // Backward-shift deletion: every later entry of the probe run that could live in the freed slot moves
+    // up, so lookups never need tombstones.
+    const keys = this.#keys;
+    const values = this.#values;
+    const mask = this.#mask;
+    let hole = at;
+    for (let i = (at + 1) & mask; keys[i] !== EMPTY; i = (i + 1) & mask) {
+      const home = this.#home(keys[i]);
+      // The entry may move into the hole when its home is not strictly after the hole (cyclically) up to i.
+      if (((i - home) & mask) >= ((i - hole) & mask)) {
+        keys[hole] = keys[i];
+        values[hole] = values[i];
+        hole = i;
+      }
+    }
+    keys[hole] = EMPTY;
+    values[hole] = undefined;
+    if (this.#keys.length > 8 && this.#used * 8 < this.#keys.length) this.#resize(this.#keys.length >> 1);
+  }
+
+  /** Where a hash's probe run starts: Fibonacci hashing, the top bits of a multiply. */
+  #home(hash: number): number {
+    return Math.imul(hash, 0x9e3779b1) >>> this.#shift;
+  }
+
+  /** The slot holding `hash`, or -1. */
+  #find(hash: number): number {
+    const keys = this.#keys;
+    const mask = this.#mask;
+    for (let i = this.#home(hash); ; i = (i + 1) & mask) {
+      const k = keys[i];
+      if (k === hash) return i;
+      if (k === EMPTY) return -1;
+    }
+  }
+
+  #place(hash: number, value: InstalledGrant | InstalledGrant[]): void {
+    const keys = this.#keys;
+    const mask = this.#mask;
+    let i = this.#home(hash);
+    while (keys[i] !== EMPTY) i = (i + 1) & mask;
+    keys[i] = hash;
+    this.#values[i] = value;
+  }
+
+  #resize(size: number): void {
+    const oldKeys = this.#keys;
+    const oldValues = this.#values;
+    this.#keys = new Int32Array(size).fill(EMPTY);
+    this.#values = new Array(size).fill(undefined);
+    this.#mask = size - 1;
+    this.#shift = 32 - Math.log2(size);
+    for (let i = 0; i < oldKeys.length; i++) if (oldKeys[i] !== EMPTY) this.#place(oldKeys[i], oldValues[i]!);
   }
 
   /** Reads this shape's bytes from the frame (undefined when any is out of bounds) and finds the bucket. */
@@ -223,11 +297,20 @@ class Shape {
       else v = ((frame[at] << 24) | (frame[at + 1] << 16) | (frame[at + 2] << 8) | frame[at + 3]) >>> 0;
       h = mix(h, (v & code[c + 4]) >>> 0);
     }
-    return this.#table.get(h & SMI_MASK);
+    h &= SMI_MASK;
+    const keys = this.#keys;
+    const mask = this.#mask;
+    for (let i = Math.imul(h, 0x9e3779b1) >>> this.#shift; ; i = (i + 1) & mask) {
+      const k = keys[i];
+      if (k === h) return this.#values[i];
+      if (k === EMPTY) return undefined;
+    }
   }
 }
 
 const HASH_SEED = 0x811c9dc5;
+/** A free slot of a shape's table: hashes are cut to 30 bits (SMI_MASK), so no hash is negative. */
+const EMPTY = -1;
 /**
  * Table keys are cut to 30 bits: a small integer to V8, where a full 32-bit hash is a heap number half the time
  * (boxed for every lookup, and compared as a double in the table).

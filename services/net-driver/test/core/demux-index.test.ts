@@ -98,6 +98,62 @@ describe('the merged receive index', () => {
     expect(demux.size).toBe(9_999);
   });
 
+  it('finds exactly the grants of a port through any sequence of adds and removes (table growth, shrinking, shifts)', () => {
+    // Port filters only: the index then names exactly the grants whose port matches, so the oracle is a plain
+    // map from port to grants. Few ports, many grants per port, and long add/remove runs make the table grow,
+    // shrink, hold multi-grant buckets and shift entries back over freed slots.
+    const ops = fc.array(fc.record({ add: fc.boolean(), port: fc.integer({ min: 1, max: 48 }), pick: fc.nat() }), {
+      minLength: 1,
+      maxLength: 300,
+    });
+    const frames = new Map<number, Uint8Array>();
+    const frameTo = (port: number) => {
+      let f = frames.get(port);
+      if (f === undefined) {
+        f = udp({ ...e, sport: 1, dport: port });
+        frames.set(port, f);
+      }
+      return f;
+    };
+    const compiled = new Map<number, ReturnType<typeof compileExpression>>();
+    fc.assert(
+      fc.property(ops, (list) => {
+        const demux = new IndexedDemux();
+        const live = new Map<number, InstalledGrant[]>();
+        let task = 0;
+        for (const op of list) {
+          const held = live.get(op.port) ?? [];
+          if (op.add || held.length === 0) {
+            let program = compiled.get(op.port);
+            if (program === undefined) {
+              program = compileExpression(`udp dst port ${op.port}`);
+              compiled.set(op.port, program);
+            }
+            const g: InstalledGrant = { ...grant('udp', task), jti: `t${task}`, task: task++, program };
+            demux.add(g);
+            live.set(op.port, [...held, g]);
+          } else {
+            const g = held[op.pick % held.length];
+            demux.remove(g);
+            live.set(
+              op.port,
+              held.filter((x) => x !== g),
+            );
+          }
+          // After every step, every port (and one nobody asks for).
+          for (let port = 1; port <= 49; port++) {
+            const seen: number[] = [];
+            const f = frameTo(port);
+            demux.candidates(f, f.length, (g) => seen.push(g.task));
+            expect(seen.sort((a, b) => a - b)).toEqual((live.get(port) ?? []).map((g) => g.task).sort((a, b) => a - b));
+          }
+        }
+        expect(demux.size).toBe([...live.values()].reduce((n, l) => n + l.length, 0));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('tells disjoint filters apart for exclusivity, and is conservative otherwise', () => {
     const p = (x: string) => compileExpression(x);
     expect(mayOverlap(p('udp dst port 53'), p('udp dst port 54'))).toBe(false);
