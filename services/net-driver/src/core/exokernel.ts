@@ -472,7 +472,7 @@ export class ExokernelCore implements SessionHost {
     // most once for the whole turn (waking it at the first mark would let it drain one task, sleep again,
     // and be woken again by the next mark).
     const dirty = this.#dirty;
-    if (dirty.length === 0) return work;
+    if (dirty.length === 0 && this.#dirtyShared.length === 0) return work;
     if (this.#coalesceFrames > 0 && rx >= rxBudget && !this.#starved) {
       if (this.#unflushed === 0) this.#unflushedSince = t;
       this.#unflushed += rx;
