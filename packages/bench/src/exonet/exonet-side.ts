@@ -20,7 +20,7 @@ import type { TaskWorkerData, TaskWorkerMessage } from './task-worker.ts';
 import { UdpFanoutWire } from './udp-wire.ts';
 
 /** Frames of each worker's shared receive queue: a few bursts of the wire, in flight at once. */
-const DEFAULT_SHARED_RX_FRAMES = 4096;
+const DEFAULT_SHARED_RX_FRAMES = 8192;
 
 /** Options of an exonet side. */
 export interface ExonetSideOptions {
@@ -46,7 +46,7 @@ export interface ExonetSideOptions {
   readonly frameCount?: number;
   /**
    * Frames of each group's shared receive queue (@exonet/ipc GroupOptions.sharedRx): the tasks of a worker
-   * then receive through one queue instead of each its own ring. Default 4096; 0 gives every task its own.
+   * then receive through one queue instead of each its own ring. Default 8192; 0 gives every task its own.
    */
   readonly sharedRxFrames?: number;
 }
