@@ -452,7 +452,7 @@ export class DriverConnection implements FrameLink {
     const handler = this.#handler;
     if (handler === null) return;
     const one = this.#one;
-    one[0] = this.#group!.sharedView(offset, length);
+    one[0] = this.#group!.sharedView(bytes, offset, length);
     handler(one);
   };
 

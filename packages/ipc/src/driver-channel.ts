@@ -116,6 +116,10 @@ export class DriverChannel {
   private readonly ctlResponse: RingProducer;
   private readonly owner: Uint8Array;
   private readonly owned = new Int32Array(4);
+  /** The frames of one {@link receiveChain}, reused, and a word view of the buffer it last copied from. */
+  private chain = new Int32Array(4);
+  private chainSource: ArrayBufferLike | undefined;
+  private chainWords: Int32Array<ArrayBufferLike> = new Int32Array(0);
   /** Tag of each frame taken for transmit, echoed in its completion. */
   private readonly txTags: Uint32Array;
   private readonly violations = new Uint32Array(VIOLATION_NAMES.length);
@@ -315,6 +319,50 @@ export class DriverChannel {
       return true;
     }
     return false;
+  }
+
+  /**
+   * Delivers `length` bytes of `packet` in as many offered frames as it takes, in ring order: every piece but
+   * the last with status MORE, the last with OK, all with `tag` (the receiver joins them). The frames are
+   * all taken before any is filled: when the task offered too few, the ones taken go back at once, empty
+   * (length 0, status INVALID), and false is returned, so a partial frame never reaches the task. Used by a
+   * group's shared receive queue, whose small frames keep the queue's pool within a few pages of the TLB.
+   */
+  receiveChain(packet: Uint8Array, length: number, tag: number): boolean {
+    const size = this.pool.frameSize;
+    const pieces = Math.ceil(length / size);
+    if (pieces === 0) return false;
+    if (this.chain.length < pieces) this.chain = new Int32Array(Math.max(pieces, this.chain.length * 2));
+    const chain = this.chain;
+    let taken = 0;
+    for (; taken < pieces; taken++) {
+      const offset = this.takeRxBuffer();
+      if (offset < 0) break;
+      chain[taken] = offset;
+    }
+    if (taken < pieces) {
+      for (let i = 0; i < taken; i++) this.deliverRx(chain[i], 0, tag, DescriptorStatus.INVALID);
+      return false;
+    }
+    // Word copies when the source allows them (aligned, readable to the word past the end): no view to make
+    // per piece. Otherwise one `set` per piece.
+    const at = packet.byteOffset;
+    const words = (at & 3) === 0 && at + ((length + 3) & ~3) <= packet.buffer.byteLength;
+    if (words && packet.buffer !== this.chainSource) {
+      this.chainSource = packet.buffer;
+      this.chainWords = new Int32Array(packet.buffer, 0, packet.buffer.byteLength >>> 2);
+    }
+    for (let i = 0; i < pieces; i++) {
+      const from = i * size;
+      const n = Math.min(size, length - from);
+      if (words) {
+        copyWords(this.poolWords, (this.poolBase + chain[i]) >>> 2, this.chainWords, (at + from) >>> 2, (n + 3) >>> 2);
+      } else this.pool.bytes.set(packet.subarray(from, from + n), chain[i]);
+      if (!this.deliverRx(chain[i], n, tag, i < pieces - 1 ? DescriptorStatus.MORE : DescriptorStatus.OK)) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /**

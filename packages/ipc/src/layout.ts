@@ -70,6 +70,11 @@ export const DescriptorStatus = {
   INVALID: 2,
   /** The frame was truncated to the frame size. */
   TRUNCATED: 3,
+  /**
+   * Received: this buffer holds one piece of a frame larger than a buffer, and the next descriptor of the ring
+   * continues it (with the same tag); the last piece carries OK. Only a shared receive queue chains buffers.
+   */
+  MORE: 4,
 } as const;
 
 /**

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createChannelGroup, joinChannelGroup } from '../src/channel-group.ts';
 import { createChannel, type DriverChannel } from '../src/driver-channel.ts';
 import { IpcError } from '../src/errors.ts';
-import { RingHeader, RingId } from '../src/layout.ts';
+import { DescriptorStatus, RingHeader, RingId } from '../src/layout.ts';
 import { SharedMemory } from '../src/shm.ts';
 import { attachChannel, type TaskChannel } from '../src/task-channel.ts';
 
@@ -30,7 +30,7 @@ function frame(member: number, seq: number, length = 24): Uint8Array {
 }
 
 /** `n` member channels of a group with a shared receive queue, each attached here, receiving what it gets. */
-function sharedGroup(transport: 'thread' | 'process', n: number, queueFrames = 64) {
+function sharedGroup(transport: 'thread' | 'process', n: number, queueFrames = 128) {
   const group = createChannelGroup({ transport, capacity: n, sharedRx: { frameCount: queueFrames, frameSize: 128 } });
   const drivers: DriverChannel[] = [];
   const tasks: TaskChannel[] = [];
@@ -61,12 +61,14 @@ describe('channel group: shared receive queue', () => {
       try {
         const per = 60;
         let sent = 0;
-        // Round-robin as the benchmark sends, past the queue's 64 frames several times over.
+        // Round-robin as the benchmark sends, past the queue's 128 buffers several times over.
         for (let seq = 0; seq < per; seq++) {
           for (let m = 0; m < 5; m++) {
-            const f = frame(m, seq, 20 + ((seq * 7 + m) % 90));
+            // Mostly frames within one 128-byte buffer, every fourth up to 500 bytes: a chain of buffers.
+            const f = frame(m, seq, (seq + m) % 4 === 3 ? 129 + ((seq * 37 + m) % 372) : 20 + ((seq * 7 + m) % 90));
             const d = g.drivers[m];
-            expect(g.queue.receiveWords(wordsOf(f), 0, f.length, d.rxTag)).toBe(true);
+            if (f.length <= 128) expect(g.queue.receiveWords(wordsOf(f), 0, f.length, d.rxTag)).toBe(true);
+            else expect(g.queue.receiveChain(f, f.length, d.rxTag)).toBe(true);
             sent++;
           }
           if (seq % 8 === 7) {
@@ -85,7 +87,7 @@ describe('channel group: shared receive queue', () => {
           for (const [seq, f] of g.got[m].entries()) expect(f).toEqual(frame(m, seq, f.length));
         }
         // Every frame went back: the driver holds none, the task offered them all again.
-        await until(() => g.queue.ownership().task === 64, 'frames back');
+        await until(() => g.queue.ownership().task === 128, 'frames back');
       } finally {
         for (const s of g.stops) s();
         for (const d of g.drivers) d.close();
@@ -118,10 +120,58 @@ describe('channel group: shared receive queue', () => {
       await until(() => mine.length === 1 && g.got[0].length === 1, 'the new member and member 0');
       expect(new DataView(mine[0].buffer).getUint32(0)).toBe(100);
       // The stale frame went back to the queue unread by anyone.
-      await until(() => g.queue.ownership().task === 64, 'frames back');
+      await until(() => g.queue.ownership().task === 128, 'frames back');
       stopNew();
       t.close();
       d.close();
+    } finally {
+      for (const s of g.stops) s();
+      for (const d of g.drivers) d.close();
+      g.group.close();
+    }
+  });
+
+  it('never hands over part of a frame: a chain the queue has no room for goes back whole, empty', async () => {
+    const g = sharedGroup('thread', 2, 8);
+    try {
+      // Eight buffers of 128 bytes: a 900-byte frame needs eight, so after one small frame it cannot fit.
+      expect(g.queue.receiveWords(wordsOf(frame(0, 1)), 0, 24, g.drivers[0].rxTag)).toBe(true);
+      expect(g.queue.receiveChain(frame(1, 2, 900), 900, g.drivers[1].rxTag)).toBe(false);
+      // The seven it took went back at once, empty; the task side gives them back again.
+      expect(g.queue.ownership().driverRx).toBe(0);
+      g.queue.flush();
+      await until(() => g.got[0].length === 1 && g.queue.ownership().task === 8, 'the small frame, buffers back');
+      await until(() => g.queue.rxBuffersOffered() === 8, 'every buffer offered again');
+      expect(g.got[1]).toEqual([]);
+      // With its buffers back the same frame fits (eight pieces) and arrives whole.
+      expect(g.queue.receiveChain(frame(1, 3, 900), 900, g.drivers[1].rxTag)).toBe(true);
+      g.queue.flush();
+      await until(() => g.got[1].length === 1, 'the joined frame');
+      expect(g.got[1][0]).toEqual(frame(1, 3, 900));
+    } finally {
+      for (const s of g.stops) s();
+      for (const d of g.drivers) d.close();
+      g.group.close();
+    }
+  });
+
+  it('drops a chain cut short by a piece of another frame, and keeps the frames around it', async () => {
+    const g = sharedGroup('thread', 2);
+    try {
+      const q = g.queue;
+      const [a, b] = [g.drivers[0].rxTag, g.drivers[1].rxTag];
+      // By hand, as a broken driver might: two pieces of a frame for member 0, then member 1's frame.
+      const off1 = q.takeRxBuffer();
+      const off2 = q.takeRxBuffer();
+      q.pool.bytes.set(frame(0, 7, 128), off1);
+      expect(q.deliverRx(off1, 128, a, DescriptorStatus.MORE)).toBe(true);
+      q.pool.bytes.set(frame(1, 8, 40), off2);
+      expect(q.deliverRx(off2, 40, b, DescriptorStatus.OK)).toBe(true);
+      expect(q.receiveWords(wordsOf(frame(0, 9)), 0, 24, a)).toBe(true);
+      q.flush();
+      await until(() => g.got[0].length === 1 && g.got[1].length === 1, 'both members');
+      expect(new DataView(g.got[0][0].buffer).getUint32(0)).toBe(9);
+      expect(g.got[1][0]).toEqual(frame(1, 8, 40));
     } finally {
       for (const s of g.stops) s();
       for (const d of g.drivers) d.close();

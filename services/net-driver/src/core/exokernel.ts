@@ -648,13 +648,8 @@ export class ExokernelCore implements SessionHost {
       this.#viewSource(frame);
       ok = queue.receiveWords(this.#srcWords, frame.byteOffset, length, s.rxTag);
     } else {
-      const offset = queue.takeRxBuffer();
-      ok = offset >= 0;
-      if (ok) {
-        const copied = Math.min(length, queue.pool.frameSize);
-        copyFrame(frame, copied, queue.pool.bytes, offset, queue.pool.frameSize);
-        ok = queue.deliverRx(offset, copied, s.rxTag);
-      }
+      // Larger than the queue's frames (kept small so its pool stays within the TLB's reach): a chain of them.
+      ok = queue.receiveChain(frame, length, s.rxTag);
     }
     if (!ok) {
       s.counters.rxQueueFull++;
