@@ -495,8 +495,6 @@ export class TaskChannelGroup {
     if (ch === undefined) return 0;
     const bytes = ch.pool.bytes;
     const frameSize = ch.pool.frameSize;
-    const receivers = this.#receivers;
-    const tags = this.#receiverTags;
     let n = 0;
     try {
       for (let off = ch.nextRx(); off >= 0; off = ch.nextRx()) {
