@@ -10,6 +10,7 @@ const runs = Number(process.argv[4] ?? 3);
 const side = await openExonetSide({
   receivers: n,
   sharedRxFrames: process.env.SHARED_RX === undefined ? undefined : Number(process.env.SHARED_RX),
+  busyPollMicros: process.env.BUSY_POLL === undefined ? undefined : Number(process.env.BUSY_POLL),
 });
 try {
   for (let r = 0; r < runs; r++) {

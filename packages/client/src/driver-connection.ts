@@ -49,6 +49,12 @@ export interface ConnectOptions {
    * a shared receive queue is always served by its poller (the driver puts this task's frames there).
    */
   readonly group?: boolean;
+  /**
+   * Busy polling of the group's poller, µs (@exonet/ipc GroupPollerOptions.busyPollMicros): after finding
+   * work it keeps looking this long before it sleeps, so that under steady traffic the driver pays no
+   * wake-ups. Default 0.
+   */
+  readonly busyPollMicros?: number;
 }
 
 /** Transmit outcomes counted by the connection. */
@@ -102,6 +108,7 @@ export class DriverConnection implements FrameLink {
   /** Stops the group poller serving this connection (group mode). */
   #leaveGroup: (() => void) | undefined;
   #useGroup = true;
+  #busyPollMicros: number | undefined;
   /** The group poller serving this connection (group mode), and a batch of one for shared-queue frames. */
   #group: TaskChannelGroup | undefined;
   readonly #one: Uint8Array[] = [new Uint8Array(0)];
@@ -158,6 +165,7 @@ export class DriverConnection implements FrameLink {
       conn.#keepAlive = keepAlive;
       conn.#nextId = 3;
       conn.#useGroup = options.group ?? true;
+      conn.#busyPollMicros = options.busyPollMicros;
       conn.#start();
       return conn;
     } catch (err) {
@@ -476,7 +484,7 @@ export class DriverConnection implements FrameLink {
       // poller calls #service then, so a thousand connections cost one wait, not a thousand.
       const group = joinChannelGroup(member.group);
       this.#group = group;
-      const leave = group.add(member.member, this.#service);
+      const leave = group.add(member.member, this.#service, { busyPollMicros: this.#busyPollMicros });
       if (group.sharesRx) {
         let stop: () => void;
         try {

@@ -232,3 +232,43 @@ describe('channel group: shared receive queue', () => {
     expect(() => SharedMemory.open(name)).toThrow();
   });
 });
+
+describe('channel group: busy polling', () => {
+  it('keeps the poller looking for a while after work, so frames published then need no wake-up', async () => {
+    const group = createChannelGroup({ capacity: 4 });
+    const d = createChannel({ frameCount: 16, frameSize: 64, group });
+    const t = attachChannel(d.handle, { rxBuffers: 8 });
+    const poller = joinChannelGroup(t.group!.group);
+    let received = 0;
+    const drain = () => {
+      for (let off = t.nextRx(); off >= 0; off = t.nextRx()) {
+        received++;
+        t.postRx(off);
+      }
+      t.flush();
+    };
+    expect(() => poller.add(t.group!.member, drain, { busyPollMicros: -1 })).toThrow(/busyPollMicros/);
+    const stop = poller.add(t.group!.member, drain, { busyPollMicros: 1_500_000 });
+    try {
+      await until(() => poller.sleeping, 'the poller asleep');
+      // The first frame wakes it; the ones after, inside the busy window, find it awake.
+      const wakeups = poller.wakeups;
+      for (let k = 0; k < 5; k++) {
+        expect(d.receive(new Uint8Array([k]))).toBe(true);
+        d.flush();
+        await until(() => received === k + 1, `frame ${k}`);
+        expect(poller.sleeping).toBe(false);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(poller.wakeups - wakeups).toBe(1);
+      expect(poller.busyPolls).toBeGreaterThan(0);
+      // Past the window with nothing to do, it sleeps again.
+      await until(() => poller.sleeping, 'asleep after the window', 15_000);
+    } finally {
+      stop();
+      t.close();
+      d.close();
+      group.close();
+    }
+  });
+});

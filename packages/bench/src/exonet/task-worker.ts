@@ -18,6 +18,8 @@ export interface TaskWorkerData {
   /** Int32 counters shared with the driver's thread: [slot * 4] frames read, [slot * 4 + 1] bad frames. */
   readonly counters: SharedArrayBuffer;
   readonly slot: number;
+  /** The tasks' poller busy-polls this long after work, µs (DriverConnection's busyPollMicros). */
+  readonly busyPollMicros: number;
 }
 
 /** Messages a task worker posts: ready (every task attached with its grant installed), or failed. The driver's
@@ -33,7 +35,11 @@ async function main(): Promise<void> {
   const bad = good + 1;
   let conns: DriverConnection[] = [];
   try {
-    conns = await Promise.all(data.handles.map((h, i) => DriverConnection.attach(h, { key: data.keys[i] })));
+    conns = await Promise.all(
+      data.handles.map((h, i) =>
+        DriverConnection.attach(h, { key: data.keys[i], busyPollMicros: data.busyPollMicros }),
+      ),
+    );
     await Promise.all(conns.map((c, i) => c.install(data.grants[i])));
   } catch (err) {
     port.postMessage({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
