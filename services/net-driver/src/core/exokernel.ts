@@ -202,13 +202,15 @@ export class ExokernelCore implements SessionHost {
   /** Tasks that got the current frame (for fragment tracking). */
   readonly #got: Int32Array;
   #gotCount = 0;
-  /**
-   * Tasks whose rings this poll staged something in (a delivery, a TX completion): only these are flushed.
-   * #isDirty is 1 for those, 2 for a task that only got frames through its group's shared receive queue (its
-   * counters are brought up to date, its own channel is left alone).
-   */
+  /** Tasks whose rings this poll staged something in (a delivery, a TX completion): only these are flushed. */
   readonly #dirty: TaskSession[] = [];
   readonly #isDirty: Uint8Array;
+  /**
+   * Per task: the shared receive queue of its group, if it has one, and its tag there. Flat arrays, so that a
+   * frame for such a task touches nothing of the task's own objects (its session is not even looked up).
+   */
+  readonly #sharedQueue: (DriverChannel | undefined)[];
+  readonly #rxTag: Uint32Array;
   /** Shared receive queues this poll delivered into, flushed with the tasks. */
   readonly #dirtyShared: DriverChannel[] = [];
   /** Channels the next publish flushes: the tasks' marked 1 and the shared queues. */
@@ -271,6 +273,8 @@ export class ExokernelCore implements SessionHost {
     this.#carry = new Uint8Array(maxTasks);
     this.#inVisit = new Uint8Array(maxTasks);
     this.#delivered = new Float64Array(maxTasks);
+    this.#sharedQueue = new Array(maxTasks).fill(undefined);
+    this.#rxTag = new Uint32Array(maxTasks);
     this.#stageHead = new Int32Array(maxTasks).fill(NONE);
     this.#stageMax = new Int32Array(maxTasks);
     this.#stageTail = new Int32Array(maxTasks);
@@ -313,13 +317,28 @@ export class ExokernelCore implements SessionHost {
     return this.#o.feedFresh !== undefined && !this.#o.feedFresh();
   }
 
-  /** Attached tasks. */
+  /** Attached tasks (their counters brought up to date). */
   sessions(): TaskSession[] {
+    for (const s of this.#live) this.syncCounters(s);
     return [...this.#live];
   }
 
   session(id: number): TaskSession | undefined {
-    return this.#sessions[id];
+    const s = this.#sessions[id];
+    if (s !== undefined) this.syncCounters(s);
+    return s;
+  }
+
+  /**
+   * Adds to a task's counters what the packet path counted for it in the core's flat arrays since (frames
+   * delivered through a shared receive queue are counted only there, so that they touch no object of the task).
+   */
+  syncCounters(s: TaskSession): void {
+    const n = this.#delivered[s.id];
+    if (n !== 0 && this.#sessions[s.id] === s) {
+      s.counters.rxDelivered += n;
+      this.#delivered[s.id] = 0;
+    }
   }
 
   /**
@@ -366,6 +385,8 @@ export class ExokernelCore implements SessionHost {
       session.group = group;
       session.sharedRx = group.sharedRx;
       session.rxTag = channel.rxTag;
+      this.#sharedQueue[id] = group.sharedRx;
+      this.#rxTag[id] = channel.rxTag;
     }
     return { session, handle: channel.handle };
   }
@@ -378,6 +399,7 @@ export class ExokernelCore implements SessionHost {
     const s = this.#sessions[id];
     if (s === undefined) return;
     this.#sessions[id] = undefined;
+    this.#sharedQueue[id] = undefined;
     this.#live.delete(s);
     const at = this.#liveList.indexOf(s);
     if (at >= 0) this.#liveList.splice(at, 1);
@@ -389,8 +411,8 @@ export class ExokernelCore implements SessionHost {
     // Its staged frames are dropped, and it leaves the flush list: a new task given the same id must start
     // with neither.
     this.#stageHead[id] = NONE;
-    if (this.#isDirty[id] !== 0) {
-      if (this.#isDirty[id] === 1) this.#flushCount--;
+    if (this.#isDirty[id] === 1) {
+      this.#flushCount--;
       this.#isDirty[id] = 0;
       const d = this.#dirty.indexOf(s);
       if (d >= 0) this.#dirty.splice(d, 1);
@@ -492,13 +514,11 @@ export class ExokernelCore implements SessionHost {
     const kick = this.#kick;
     for (let i = 0; i < dirty.length; i++) {
       const s = dirty[i];
-      const own = this.#isDirty[s.id] === 1;
       this.#isDirty[s.id] = 0;
       if (this.#delivered[s.id] !== 0) {
         s.counters.rxDelivered += this.#delivered[s.id];
         this.#delivered[s.id] = 0;
       }
-      if (!own) continue;
       s.channel.flush(false);
       const g = s.group;
       if (g !== undefined && !kick.includes(g)) kick.push(g);
@@ -591,12 +611,16 @@ export class ExokernelCore implements SessionHost {
   #deliver(task: number): boolean {
     if (this.#stamp[task] === this.#epoch) return false;
     this.#stamp[task] = this.#epoch;
+    const queue = this.#sharedQueue[task];
+    if (queue !== undefined) {
+      this.#got[this.#gotCount++] = task;
+      return this.#deliverShared(task, queue);
+    }
     const s = this.#sessions[task];
     if (s === undefined) return false;
     this.#got[this.#gotCount++] = task;
     const frame = this.#frame;
     const length = this.#length;
-    if (s.sharedRx !== undefined) return this.#deliverShared(s, s.sharedRx);
     if (this.#staging && length <= this.#stageMax[task] && (frame.byteOffset & 3) === 0 && frame.length >= length + 3) {
       // Staged: nothing of the task (not even its session or channel object) is touched until the drain.
       this.#viewSource(frame);
@@ -640,19 +664,21 @@ export class ExokernelCore implements SessionHost {
    * queue is one channel for all the group's tasks, so consecutive frames for different tasks land in
    * consecutive slots and frames of one pool: no staging is needed to keep the writes close together.
    */
-  #deliverShared(s: TaskSession, queue: DriverChannel): boolean {
+  #deliverShared(task: number, queue: DriverChannel): boolean {
     const frame = this.#frame;
     const length = this.#length;
+    const tag = this.#rxTag[task];
     let ok: boolean;
     if (length <= 256 && length <= queue.pool.frameSize && (frame.byteOffset & 3) === 0 && frame.length >= length + 3) {
       this.#viewSource(frame);
-      ok = queue.receiveWords(this.#srcWords, frame.byteOffset, length, s.rxTag);
+      ok = queue.receiveWords(this.#srcWords, frame.byteOffset, length, tag);
     } else {
       // Larger than the queue's frames (kept small so its pool stays within the TLB's reach): a chain of them.
-      ok = queue.receiveChain(frame, length, s.rxTag);
+      ok = queue.receiveChain(frame, length, tag);
     }
     if (!ok) {
-      s.counters.rxQueueFull++;
+      const s = this.#sessions[task];
+      if (s !== undefined) s.counters.rxQueueFull++;
       this.#starved = true;
       return false;
     }
@@ -661,12 +687,8 @@ export class ExokernelCore implements SessionHost {
       this.#dirtyShared.push(queue);
       this.#flushCount++;
     }
-    const id = s.id;
-    if (this.#isDirty[id] === 0) {
-      this.#isDirty[id] = 2;
-      this.#dirty.push(s);
-    }
-    this.#delivered[id]++;
+    // Added to the task's counters when they are read (syncCounters).
+    this.#delivered[task]++;
     this.counters.rxCopies++;
     return true;
   }
@@ -746,10 +768,9 @@ export class ExokernelCore implements SessionHost {
 
   /** Marks a task's rings for the flush at the end of this poll. */
   #touch(s: TaskSession): void {
-    const d = this.#isDirty[s.id];
-    if (d === 1) return;
-    if (d === 0) this.#dirty.push(s);
+    if (this.#isDirty[s.id] === 1) return;
     this.#isDirty[s.id] = 1;
+    this.#dirty.push(s);
     this.#flushCount++;
   }
 

@@ -46,6 +46,8 @@ export interface SessionHost {
   readonly maxFrameSize: number;
   readonly grants: GrantTable;
   suspended(): boolean;
+  /** Brings the session's counters up to date (the packet path may count some of them elsewhere). */
+  syncCounters?(session: TaskSession): void;
 }
 
 /**
@@ -189,6 +191,7 @@ export class TaskSession implements TaskIdentity {
 
   /** The task's grants and counters. */
   status(host: SessionHost): TaskStatus {
+    host.syncCounters?.(this);
     return {
       grants: host.grants.ofTask(this.id).map((g) => ({
         jti: g.jti,

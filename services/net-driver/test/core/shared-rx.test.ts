@@ -68,6 +68,8 @@ describe('core: a channel group’s shared receive queue', () => {
       expect(s.channel.ownership().driverRx).toBe(0);
     }
     expect(group.sharedRx!.ownership().driverRx).toBe(0);
+    // What a task asks for itself counts them too.
+    for (const t of tasks) expect((await t.status()).counters.rxDelivered).toBe(per);
   });
 
   it('gives a frame several tasks accept to each of them once, next to tasks with queues of their own', async () => {
