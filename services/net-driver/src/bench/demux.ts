@@ -2,7 +2,7 @@ import { compileExpression, compileProgram, interpret, type Program } from '@exo
 import { type Demux, LinearDemux } from '../core/demux.ts';
 import { IndexedDemux } from '../core/demux-index.ts';
 import { compileFilter } from '../core/filter-engine.ts';
-import type { InstalledGrant } from '../core/grant-table.ts';
+import type { FrameFilter, InstalledGrant } from '../core/grant-table.ts';
 
 /** Options of a benchmark run (as packages/cli's BenchmarkOptions). */
 interface Options {
@@ -62,8 +62,9 @@ function arpFrame(): Uint8Array {
 function measure(demux: Demux, frames: readonly Uint8Array[], minPackets: number, budgetMs: number): number {
   let accepted = 0;
   let current: Uint8Array = frames[0];
-  const visit = (g: InstalledGrant): void => {
-    if (g.filter(current, current.length, current.length) !== 0) accepted++;
+  // As the core's visitor: the filter the index hands over, not the grant's.
+  const visit = (_g: InstalledGrant, _task: number, filter: FrameFilter): void => {
+    if (filter(current, current.length, current.length) !== 0) accepted++;
   };
   const run = (n: number): void => {
     for (let i = 0; i < n; i++) {

@@ -1,6 +1,6 @@
 import { type Atom, type FilterSummary, type Program, summarize } from '@exonet/bpf';
-import type { Demux } from './demux.ts';
-import type { InstalledGrant } from './grant-table.ts';
+import type { CandidateVisitor, Demux } from './demux.ts';
+import type { FrameFilter, InstalledGrant } from './grant-table.ts';
 
 /**
  * The merged receive index, after DPF (Engler and Kaashoek, 1996): every filter is summarised by
@@ -84,9 +84,9 @@ export class IndexedDemux implements Demux {
     }
   }
 
-  candidates(frame: Uint8Array, length: number, visit: (grant: InstalledGrant) => void): void {
+  candidates(frame: Uint8Array, length: number, visit: CandidateVisitor): void {
     const always = this.#always;
-    for (let i = 0; i < always.length; i++) visit(always[i]);
+    for (let i = 0; i < always.length; i++) visit(always[i], always[i].task, always[i].filter);
     if (length >= 14) {
       const byType = this.#byEtherType.get((frame[12] << 8) | frame[13]);
       if (byType !== undefined) this.#visitShapes(byType, frame, length, visit);
@@ -94,13 +94,20 @@ export class IndexedDemux implements Demux {
     this.#visitShapes(this.#anyEtherType, frame, length, visit);
   }
 
-  #visitShapes(shapes: readonly Shape[], frame: Uint8Array, length: number, visit: (g: InstalledGrant) => void): void {
+  #visitShapes(shapes: readonly Shape[], frame: Uint8Array, length: number, visit: CandidateVisitor): void {
     for (let i = 0; i < shapes.length; i++) {
-      const bucket = shapes[i].lookup(frame, length);
-      if (bucket === undefined) continue;
-      // Most buckets hold one grant, kept without an array around it (one object less to reach per frame).
-      if (!Array.isArray(bucket)) visit(bucket);
-      else for (let j = 0; j < bucket.length; j++) visit(bucket[j]);
+      const shape = shapes[i];
+      const slot = shape.lookup(frame, length);
+      if (slot < 0) continue;
+      // Most buckets hold one grant, kept without an array around it, its task and filter beside it in the
+      // table: the grant object itself is not reached.
+      const task = shape.tasks[slot];
+      const bucket = shape.values[slot]!;
+      if (task >= 0) visit(bucket as InstalledGrant, task, shape.filters[slot]!);
+      else {
+        const list = bucket as InstalledGrant[];
+        for (let j = 0; j < list.length; j++) visit(list[j], list[j].task, list[j].filter);
+      }
     }
   }
 
@@ -165,7 +172,10 @@ class Shape {
    * then a multiply, a shift and one or two typed-array reads, where a Map costs its own hashing and a chain.
    */
   #keys = new Int32Array(8).fill(EMPTY);
-  #values: (InstalledGrant | InstalledGrant[] | undefined)[] = new Array(8).fill(undefined);
+  /** Per slot: the bucket; for a bucket of one grant, its task and filter (task -1 for a larger bucket). */
+  values: (InstalledGrant | InstalledGrant[] | undefined)[] = new Array(8).fill(undefined);
+  tasks = new Int32Array(8).fill(-1);
+  filters: (FrameFilter | undefined)[] = new Array(8).fill(undefined);
   #mask = 7;
   #shift = 29;
   /** Distinct hashes held. */
@@ -198,8 +208,8 @@ class Shape {
   insert(hash: number, grant: InstalledGrant): void {
     const at = this.#find(hash);
     if (at >= 0) {
-      const bucket = this.#values[at]!;
-      this.#values[at] = Array.isArray(bucket) ? [...bucket, grant] : [bucket, grant];
+      const bucket = this.values[at]!;
+      this.#set(at, Array.isArray(bucket) ? [...bucket, grant] : [bucket, grant]);
     } else {
       // At most half full, so that a miss (most frames of a busy link find nobody) ends within a probe or two.
       if ((this.#used + 1) * 2 > this.#keys.length) this.#resize(this.#keys.length * 2);
@@ -212,20 +222,19 @@ class Shape {
   delete(hash: number, grant: InstalledGrant): void {
     const at = this.#find(hash);
     if (at < 0) return;
-    const bucket = this.#values[at]!;
+    const bucket = this.values[at]!;
     const list = Array.isArray(bucket) ? bucket : [bucket];
     const kept = list.filter((g) => g !== grant);
     if (kept.length === list.length) return;
     this.count -= list.length - kept.length;
     if (kept.length > 0) {
-      this.#values[at] = kept.length === 1 ? kept[0] : kept;
+      this.#set(at, kept.length === 1 ? kept[0] : kept);
       return;
     }
     this.#used--;
     // Backward-shift deletion: every later entry of the probe run that could live in the freed slot moves
     // up, so lookups never need tombstones.
     const keys = this.#keys;
-    const values = this.#values;
     const mask = this.#mask;
     let hole = at;
     for (let i = (at + 1) & mask; keys[i] !== EMPTY; i = (i + 1) & mask) {
@@ -233,12 +242,12 @@ class Shape {
       // The entry may move into the hole when its home is not strictly after the hole (cyclically) up to i.
       if (((i - home) & mask) >= ((i - hole) & mask)) {
         keys[hole] = keys[i];
-        values[hole] = values[i];
+        this.#set(hole, this.values[i]);
         hole = i;
       }
     }
     keys[hole] = EMPTY;
-    values[hole] = undefined;
+    this.#set(hole, undefined);
     if (this.#keys.length > 8 && this.#used * 8 < this.#keys.length) this.#resize(this.#keys.length >> 1);
   }
 
@@ -264,21 +273,31 @@ class Shape {
     let i = this.#home(hash);
     while (keys[i] !== EMPTY) i = (i + 1) & mask;
     keys[i] = hash;
-    this.#values[i] = value;
+    this.#set(i, value);
+  }
+
+  /** Stores a slot's bucket, and beside it the task and filter of a bucket of one. */
+  #set(slot: number, value: InstalledGrant | InstalledGrant[] | undefined): void {
+    this.values[slot] = value;
+    const one = value !== undefined && !Array.isArray(value);
+    this.tasks[slot] = one ? value.task : -1;
+    this.filters[slot] = one ? value.filter : undefined;
   }
 
   #resize(size: number): void {
     const oldKeys = this.#keys;
-    const oldValues = this.#values;
+    const oldValues = this.values;
     this.#keys = new Int32Array(size).fill(EMPTY);
-    this.#values = new Array(size).fill(undefined);
+    this.values = new Array(size).fill(undefined);
+    this.tasks = new Int32Array(size).fill(-1);
+    this.filters = new Array(size).fill(undefined);
     this.#mask = size - 1;
     this.#shift = 32 - Math.log2(size);
     for (let i = 0; i < oldKeys.length; i++) if (oldKeys[i] !== EMPTY) this.#place(oldKeys[i], oldValues[i]!);
   }
 
-  /** Reads this shape's bytes from the frame (undefined when any is out of bounds) and finds the bucket. */
-  lookup(frame: Uint8Array, length: number): InstalledGrant | InstalledGrant[] | undefined {
+  /** Reads this shape's bytes from the frame and finds their bucket's slot (-1: none, or a byte out of bounds). */
+  lookup(frame: Uint8Array, length: number): number {
     const code = this.#code;
     let h = HASH_SEED;
     for (let i = 0; i < this.#n; i++) {
@@ -286,11 +305,11 @@ class Shape {
       let at = code[c + 2];
       if (code[c] === 1) {
         const ihl = code[c + 1];
-        if (ihl >= length) return undefined;
+        if (ihl >= length) return -1;
         at += (frame[ihl] & 0x0f) << 2;
       }
       const size = code[c + 3];
-      if (at < 0 || at + size > length) return undefined;
+      if (at < 0 || at + size > length) return -1;
       let v: number;
       if (size === 1) v = frame[at];
       else if (size === 2) v = (frame[at] << 8) | frame[at + 1];
@@ -302,8 +321,8 @@ class Shape {
     const mask = this.#mask;
     for (let i = Math.imul(h, 0x9e3779b1) >>> this.#shift; ; i = (i + 1) & mask) {
       const k = keys[i];
-      if (k === h) return this.#values[i];
-      if (k === EMPTY) return undefined;
+      if (k === h) return i;
+      if (k === EMPTY) return -1;
     }
   }
 }

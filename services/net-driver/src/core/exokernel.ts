@@ -11,7 +11,7 @@ import { IndexedDemux, mayOverlap } from './demux-index.ts';
 import { compileFilter } from './filter-engine.ts';
 import { Firewall } from './firewall.ts';
 import { FragmentTracker } from './fragments.ts';
-import { GrantTable, type InstalledGrant, type RemovalCause } from './grant-table.ts';
+import { type FrameFilter, GrantTable, type InstalledGrant, type RemovalCause } from './grant-table.ts';
 import { type SessionHost, TaskSession } from './task-session.ts';
 
 /** How the core is put together; everything but the device and the issuer's keys has a default. */
@@ -596,11 +596,11 @@ export class ExokernelCore implements SessionHost {
     }
   };
 
-  readonly #visit = (g: InstalledGrant): void => {
+  readonly #visit = (_g: InstalledGrant, task: number, filter: FrameFilter): void => {
     // System-layer RX grants never enter the demux (#grantChanged keeps them as monitors).
-    if (this.#stamp[g.task] === this.#epoch) return;
+    if (this.#stamp[task] === this.#epoch) return;
     this.counters.filterRuns++;
-    if (g.filter(this.#frame, this.#length, this.#length) !== 0) this.#deliver(g.task);
+    if (filter(this.#frame, this.#length, this.#length) !== 0) this.#deliver(task);
   };
 
   readonly #deliverFragment = (task: number): void => {
