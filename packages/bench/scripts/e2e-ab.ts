@@ -1,7 +1,8 @@
 /**
  * Developer probe: A/B of core receive-coalescing settings on one exonet e2e side, interleaved so that the
- * machine's other load hits both alike. Usage: tsx e2e-ab.ts receivers rounds frames[:micros[:perTask[:stageMin]]] ...
- * (stageMin: from how many tasks the core stages small frames; 'off' never).
+ * machine's other load hits both alike. Usage: tsx e2e-ab.ts receivers rounds frames[:micros[:perTask[:stageMin[:busyPollMicros]]]] ...
+ * (stageMin: from how many tasks the core stages small frames; 'off' never; busyPollMicros: the tasks'
+ * poller's busy polling, default 500).
  */
 import { openExonetSide } from '../src/exonet/exonet-side.ts';
 
@@ -21,7 +22,8 @@ const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 try {
   for (let r = 0; r < rounds; r++) {
     for (const f of settings) {
-      const [frames, micros, perTask, stage] = f.split(':');
+      const [frames, micros, perTask, stage, busy] = f.split(':');
+      side.setBusyPoll(Number(busy ?? 500));
       side.core.setRxCoalescing(Number(frames), Number(micros) || undefined, Number(perTask) || undefined);
       side.core.setRxStaging(stage === 'off' ? Number.POSITIVE_INFINITY : Number(stage ?? 256));
       await side.measure(0.1, 0);

@@ -571,6 +571,16 @@ export class TaskChannelGroup {
     if (this.#chainFits) this.#dispatch(this.#joined, 0, joinedLength, tag);
   }
 
+  /** Busy polling after work, µs (see {@link GroupPollerOptions.busyPollMicros}); settable at run time. */
+  get busyPollMicros(): number {
+    return this.#busyPollMs * 1000;
+  }
+
+  set busyPollMicros(micros: number) {
+    check(Number.isFinite(micros) && micros >= 0, `busyPollMicros: expected a number >= 0, got ${micros}`);
+    this.#busyPollMs = micros / 1000;
+  }
+
   /** True while the poller sleeps on the bell (nothing was pending when it last looked). */
   get sleeping(): boolean {
     return this.#asleep;

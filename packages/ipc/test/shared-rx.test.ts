@@ -264,6 +264,17 @@ describe('channel group: busy polling', () => {
       expect(poller.busyPolls).toBeGreaterThan(0);
       // Past the window with nothing to do, it sleeps again.
       await until(() => poller.sleeping, 'asleep after the window', 15_000);
+      // Changed at run time: with no busy polling, a frame's wake-up is followed by sleep at once.
+      expect(() => {
+        poller.busyPollMicros = Number.NaN;
+      }).toThrow(/busyPollMicros/);
+      poller.busyPollMicros = 0;
+      expect(poller.busyPollMicros).toBe(0);
+      const busy = poller.busyPolls;
+      expect(d.receive(new Uint8Array([9]))).toBe(true);
+      d.flush();
+      await until(() => received === 6 && poller.sleeping, 'the frame, then sleep');
+      expect(poller.busyPolls).toBe(busy);
     } finally {
       stop();
       t.close();

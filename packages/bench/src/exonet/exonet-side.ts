@@ -23,7 +23,7 @@ import { UdpFanoutWire } from './udp-wire.ts';
 const DEFAULT_SHARED_RX_FRAMES = 8192;
 
 /** Busy polling of the tasks' pollers after work, µs. */
-const DEFAULT_BUSY_POLL_MICROS = 1000;
+const DEFAULT_BUSY_POLL_MICROS = 500;
 
 /** Options of an exonet side. */
 export interface ExonetSideOptions {
@@ -54,8 +54,10 @@ export interface ExonetSideOptions {
   readonly sharedRxFrames?: number;
   /**
    * How long each worker's poller busy-polls after work, µs (DriverConnection's busyPollMicros). Default
-   * 1000: a publish comes every few hundred µs under load, so the poller stays awake and the driver pays no
-   * wake-ups; the CPU it spends looking counts in exonet's CPU per datagram. 0 sleeps at once.
+   * 500: a publish comes every few hundred µs under load, so the poller mostly stays awake and the driver
+   * pays few wake-ups; the CPU it spends looking counts in exonet's CPU per datagram. 0 sleeps at once.
+   * Same-run A/B (packages/bench/scripts/e2e-ab.ts, 8 interleaved rounds, three runs) could not tell 0, 150,
+   * 300, 600 and 1000 µs apart on this shared machine (medians 2.2-2.9M pps, in no consistent order).
    */
   readonly busyPollMicros?: number;
 }
@@ -108,6 +110,8 @@ export interface ExonetSide {
   measure(seconds: number, warmupSeconds?: number): Promise<ExonetRunResult>;
   /** The exokernel core (to change its tunables between measurements). */
   readonly core: ExokernelCore;
+  /** Changes the tasks' busy polling between measurements, µs. */
+  setBusyPoll(micros: number): void;
   /** Ends the task workers and the driver. */
   close(): Promise<void>;
 }
@@ -280,5 +284,8 @@ export async function openExonetSide(options: ExonetSideOptions): Promise<Exonet
       driverCpuMicrosPerDatagram: (driverCpu * 1e6) / Math.max(received, 1),
     };
   };
-  return { measure, close, core };
+  const setBusyPoll = (micros: number): void => {
+    for (const w of workers) w.postMessage({ busyPollMicros: micros });
+  };
+  return { measure, close, core, setBusyPoll };
 }

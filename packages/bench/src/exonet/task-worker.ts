@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { DriverConnection } from '@exonet/client';
 import type { Ed25519KeyPair } from '@exonet/grant';
-import type { ChannelHandle } from '@exonet/ipc';
+import { type ChannelHandle, joinChannelGroup } from '@exonet/ipc';
 import { readUdpPayload } from './udp-wire.ts';
 
 /** What the driver's thread hands each worker. */
@@ -56,6 +56,13 @@ async function main(): Promise<void> {
     else counters[bad] = ++broken;
   };
   for (const c of conns) c.onFrameAt(onFrame);
+  // Busy polling can be changed between measurements (the A/B probe does).
+  port.on('message', (m: { busyPollMicros?: number }) => {
+    const handle = data.handles[0];
+    if (typeof m?.busyPollMicros === 'number' && handle?.group !== undefined) {
+      joinChannelGroup(handle.group.group).busyPollMicros = m.busyPollMicros;
+    }
+  });
   port.postMessage({ type: 'ready' });
 }
 
