@@ -383,8 +383,6 @@ export class ExokernelCore implements SessionHost {
       entry.members[channel.member] = session;
       entry.count++;
       session.group = group;
-      session.sharedRx = group.sharedRx;
-      session.rxTag = channel.rxTag;
       this.#sharedQueue[id] = group.sharedRx;
       this.#rxTag[id] = channel.rxTag;
     }

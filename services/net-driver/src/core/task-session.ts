@@ -72,12 +72,6 @@ export class TaskSession implements TaskIdentity {
   };
   /** The channel group the task's channel is a member of, if any. */
   group: DriverChannelGroup | undefined;
-  /**
-   * The group's shared receive queue when it has one: the task's received frames go there, tagged with
-   * {@link rxTag}, instead of into its own channel.
-   */
-  sharedRx: DriverChannel | undefined;
-  rxTag = 0;
   #challenge = createChallenge();
   readonly #reader = new ChunkReader();
   readonly #writer: ChunkWriter;
