@@ -74,8 +74,12 @@ describe('a hostile task on the control rings', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(slot, { minLength: 1, maxLength: 40 }), async (slots) => {
         for (const s of slots) if (!hostile.request(s)) break;
-        // Let the core's loop drain them, and read whatever it answered.
-        await until(() => hostile.hasWork() || session.counters.controlRequests > 0, 'the core to read', 2000);
+        // Let the core's loop drain them, and read whatever it answered. Only pacing: slots that open a
+        // message flagged MORE get no answer until the rest comes (the first run may send nothing else), so
+        // waiting longer is no failure; what must hold is checked after the runs.
+        await until(() => hostile.hasWork() || session.counters.controlRequests > 0, 'the core to read', 300).catch(
+          () => {},
+        );
         await new Promise((r) => setTimeout(r, 2));
         while (hostile.readResponse() !== undefined) {}
       }),
