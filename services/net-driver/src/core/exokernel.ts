@@ -219,6 +219,10 @@ export class ExokernelCore implements SessionHost {
   /** The buffer of the last frame the device lent, and an Int32 view over it. */
   #srcBuffer: ArrayBufferLike | undefined;
   #srcWords: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  /** The view made over #srcBuffer (for devices that lend no word view). */
+  #ownWords: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  /** The word view the device lent with the current frame (RxSink), if any. */
+  #lentWords: Int32Array<ArrayBufferLike> | undefined;
   #length = 0;
   readonly #key = new FlowKey();
   readonly #scratch = new FlowKey();
@@ -538,7 +542,7 @@ export class ExokernelCore implements SessionHost {
   // ---------------------------------------------------------------- receive
 
   /** Bound once: the device lends each received frame here. */
-  readonly #onFrame = (frame: Uint8Array, length: number): void => {
+  readonly #onFrame = (frame: Uint8Array, length: number, words?: Int32Array<ArrayBufferLike>): void => {
     const c = this.counters;
     c.rxFrames++;
     if (this.firewall.size > 0 && !this.firewall.allowsRx(frame, length)) {
@@ -553,6 +557,7 @@ export class ExokernelCore implements SessionHost {
     this.#gotCount = 0;
     this.#frame = frame;
     this.#length = length;
+    this.#lentWords = words;
     if (this.#demux.size > 0) this.#demux.candidates(frame, length, this.#visit);
     // With no tracked flow, an unfragmented IPv4 frame has nothing left to consult: no owner by conntrack,
     // no ICMP error owner, no fragment to begin or follow. Skipping the flow key then saves its extraction.
@@ -691,12 +696,21 @@ export class ExokernelCore implements SessionHost {
     return true;
   }
 
-  /** Points #srcWords at the NIC buffer holding `frame`: a new view only when the buffer changes (rarely). */
+  /**
+   * Points #srcWords at the NIC buffer holding `frame`: the device's own word view when it lent one with the
+   * frame, else a view made when the buffer changes (rarely).
+   */
   #viewSource(frame: Uint8Array): void {
+    const lent = this.#lentWords;
+    if (lent !== undefined) {
+      this.#srcWords = lent;
+      return;
+    }
     if (frame.buffer !== this.#srcBuffer) {
       this.#srcBuffer = frame.buffer;
-      this.#srcWords = new Int32Array(frame.buffer, 0, frame.buffer.byteLength >>> 2);
+      this.#ownWords = new Int32Array(frame.buffer, 0, frame.buffer.byteLength >>> 2);
     }
+    this.#srcWords = this.#ownWords;
   }
 
   /**

@@ -16,9 +16,11 @@
 
 /**
  * Receives one frame: `frame[0, length)` is the Ethernet frame (destination MAC first, no FCS). `frame` is a
- * view of a DMA buffer lent for the duration of the call only: copy what you keep.
+ * view of a DMA buffer lent for the duration of the call only: copy what you keep. `words`, when the device
+ * gives it, is an Int32Array over the whole buffer `frame` views, from byte 0: a consumer copying by words
+ * then needs no view of its own (and does not have to ask `frame.buffer`, a call per frame).
  */
-export type RxSink = (frame: Uint8Array, length: number) => void;
+export type RxSink = (frame: Uint8Array, length: number, words?: Int32Array<ArrayBufferLike>) => void;
 
 /** What the device can do (fixed once constructed). */
 export interface DeviceCapabilities {

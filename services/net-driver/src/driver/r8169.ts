@@ -486,7 +486,7 @@ export class Rtl8169Driver implements NetDevice {
           packets++;
           bytes += len;
           lent = d;
-          sink(views[cur], len);
+          sink(views[cur], len, w);
           lent = -1;
         } else this.countRxError(status);
         w[(d + 4) >> 2] = 0;
