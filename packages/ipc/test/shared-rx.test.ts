@@ -1,10 +1,18 @@
-import { describe, expect, it } from 'vitest';
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createChannelGroup, joinChannelGroup } from '../src/channel-group.ts';
 import { createChannel, type DriverChannel } from '../src/driver-channel.ts';
 import { IpcError } from '../src/errors.ts';
 import { DescriptorStatus, RingHeader, RingId } from '../src/layout.ts';
 import { SharedMemory } from '../src/shm.ts';
+import { spawnProcess } from '../src/spawn.ts';
 import { attachChannel, type TaskChannel } from '../src/task-channel.ts';
+
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
 
 async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -222,6 +230,60 @@ describe('channel group: shared receive queue', () => {
       for (const d of g.drivers) d.close();
       g.group.close();
     }
+  });
+
+  it('serves the members hosted by another process, and reclaims the queue when that process is killed', async () => {
+    const group = createChannelGroup({ transport: 'process', capacity: 4, sharedRx: { frameCount: 64 } });
+    const queue = group.sharedRx!;
+    const drivers = Array.from({ length: 3 }, () => createChannel({ transport: 'process', frameCount: 8, group }));
+    const task = spawnProcess(
+      new URL('./fixtures/shared-rx-task-process.ts', import.meta.url),
+      [JSON.stringify(drivers.map((d) => d.handle))],
+      { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+    );
+    children.push(task);
+    try {
+      await once(task, 'message');
+      queue.watchProcess(task.pid!, 10);
+      // Round-robin over the members, small frames and chains of up to four 128-byte buffers.
+      const sent: number[][] = drivers.map(() => []);
+      for (let seq = 0; seq < 90; seq++) {
+        const m = seq % 3;
+        const length = seq % 5 === 4 ? 129 + ((seq * 31) % 380) : 24 + (seq % 90);
+        const f = frame(m, seq, length);
+        const ok =
+          length <= 128
+            ? queue.receiveWords(wordsOf(f), 0, length, drivers[m].rxTag)
+            : queue.receiveChain(f, length, drivers[m].rxTag);
+        if (ok) sent[m].push(seq);
+        if (seq % 10 === 9 || !ok) {
+          queue.flush(false);
+          group.kick();
+          await new Promise((r) => setTimeout(r, 2));
+        }
+      }
+      queue.flush(false);
+      group.kick();
+      let got: [number, number][][] = [];
+      const deadline = Date.now() + 10_000;
+      do {
+        task.send('report');
+        [{ got }] = (await once(task, 'message')) as [{ got: [number, number][][] }];
+      } while (got.reduce((n, g) => n + g.length, 0) < sent.reduce((n, g) => n + g.length, 0) && Date.now() < deadline);
+      expect(sent.every((s) => s.length > 20)).toBe(true);
+      for (let m = 0; m < 3; m++) {
+        expect(got[m].map(([seq]) => seq)).toEqual(sent[m]);
+        for (const [seq, length] of got[m])
+          expect(length).toBe(seq % 5 === 4 ? 129 + ((seq * 31) % 380) : 24 + (seq % 90));
+      }
+      task.kill('SIGKILL');
+      await until(() => !queue.connected, 'the queue disconnected');
+      expect(queue.disconnectReason).toBe(`task process ${task.pid} exited`);
+    } finally {
+      for (const d of drivers) d.close();
+      group.close();
+    }
+    expect(queue.ownership()).toMatchObject({ task: 0, driverRx: 0, driverTx: 0, reclaimed: 64 });
   });
 
   it('removes the queue’s shared memory with the group (process transport)', () => {
