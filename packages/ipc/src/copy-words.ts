@@ -20,3 +20,20 @@ export function copyWords(to: Int32Array, toWord: number, from: Int32Array, from
   }
   for (; i < n; i++) to[toWord + i] = from[fromWord + i];
 }
+
+/** Int32 views over whole buffers, made once per buffer. */
+const views = new WeakMap<ArrayBufferLike, Int32Array<ArrayBufferLike>>();
+
+/**
+ * An Int32Array over the whole of `buffer` from byte 0 (its last `byteLength % 4` bytes left out), made once
+ * per buffer and kept while the buffer lives: the source or destination view {@link copyWords} needs for
+ * frames that arrive as byte views.
+ */
+export function wordViewOf(buffer: ArrayBufferLike): Int32Array<ArrayBufferLike> {
+  let v = views.get(buffer);
+  if (v === undefined) {
+    v = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
+    views.set(buffer, v);
+  }
+  return v;
+}

@@ -1,5 +1,5 @@
 import type { DriverChannelGroup } from './channel-group.ts';
-import { copyWords } from './copy-words.ts';
+import { copyWords, wordViewOf } from './copy-words.ts';
 import { check, IpcError } from './errors.ts';
 import {
   ChannelHeader,
@@ -116,10 +116,8 @@ export class DriverChannel {
   private readonly ctlResponse: RingProducer;
   private readonly owner: Uint8Array;
   private readonly owned = new Int32Array(4);
-  /** The frames of one {@link receiveChain}, reused, and a word view of the buffer it last copied from. */
+  /** The frames of one {@link receiveChain}, reused. */
   private chain = new Int32Array(4);
-  private chainSource: ArrayBufferLike | undefined;
-  private chainWords: Int32Array<ArrayBufferLike> = new Int32Array(0);
   /** Tag of each frame taken for transmit, echoed in its completion. */
   private readonly txTags: Uint32Array;
   private readonly violations = new Uint32Array(VIOLATION_NAMES.length);
@@ -347,16 +345,13 @@ export class DriverChannel {
     // Word copies when the source allows them (aligned, readable to the word past the end): no view to make
     // per piece. Otherwise one `set` per piece.
     const at = packet.byteOffset;
-    const words = (at & 3) === 0 && at + ((length + 3) & ~3) <= packet.buffer.byteLength;
-    if (words && packet.buffer !== this.chainSource) {
-      this.chainSource = packet.buffer;
-      this.chainWords = new Int32Array(packet.buffer, 0, packet.buffer.byteLength >>> 2);
-    }
+    const src =
+      (at & 3) === 0 && at + ((length + 3) & ~3) <= packet.buffer.byteLength ? wordViewOf(packet.buffer) : null;
     for (let i = 0; i < pieces; i++) {
       const from = i * size;
       const n = Math.min(size, length - from);
-      if (words) {
-        copyWords(this.poolWords, (this.poolBase + chain[i]) >>> 2, this.chainWords, (at + from) >>> 2, (n + 3) >>> 2);
+      if (src !== null) {
+        copyWords(this.poolWords, (this.poolBase + chain[i]) >>> 2, src, (at + from) >>> 2, (n + 3) >>> 2);
       } else this.pool.bytes.set(packet.subarray(from, from + n), chain[i]);
       if (!this.deliverRx(chain[i], n, tag, i < pieces - 1 ? DescriptorStatus.MORE : DescriptorStatus.OK)) {
         return false;

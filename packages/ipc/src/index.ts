@@ -20,7 +20,7 @@ export {
   type SharedRxReceiver,
   TaskChannelGroup,
 } from './channel-group.ts';
-export { copyWords } from './copy-words.ts';
+export { copyWords, wordViewOf } from './copy-words.ts';
 export { atomicsDoorbell, type Doorbell, type WaitResult } from './doorbell.ts';
 export { type ChannelOptions, createChannel, DriverChannel, FrameOwner, Violation } from './driver-channel.ts';
 export { IpcError, type IpcErrorCode, IpcErrorCodes } from './errors.ts';

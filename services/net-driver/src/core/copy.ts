@@ -4,22 +4,10 @@
  * word loop over views made once is faster and allocates nothing. Large frames use `set`, whose memcpy wins
  * beyond a few hundred bytes (one small allocation per large frame).
  */
-import { copyWords } from '@exonet/ipc';
+import { copyWords, wordViewOf } from '@exonet/ipc';
 
 /** Frames up to this length are copied word by word. */
 const WORD_COPY_MAX = 256;
-
-/** Int32 views over whole buffers, made once per buffer. */
-const views = new WeakMap<ArrayBufferLike, Int32Array>();
-
-function wordsOf(buffer: ArrayBufferLike): Int32Array {
-  let v = views.get(buffer);
-  if (v === undefined) {
-    v = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
-    views.set(buffer, v);
-  }
-  return v;
-}
 
 /**
  * Copies `length` bytes from `src[0, length)` to `dst[dstOffset, dstOffset + length)`. When both are
@@ -30,7 +18,7 @@ export function copyFrame(src: Uint8Array, length: number, dst: Uint8Array, dstO
   const s = src.byteOffset;
   const d = dst.byteOffset + dstOffset;
   if (length <= WORD_COPY_MAX && ((s | d) & 3) === 0 && dstRoom >= length + 3 && src.length >= length + 3) {
-    copyWords(wordsOf(dst.buffer), d >>> 2, wordsOf(src.buffer), s >>> 2, (length + 3) >>> 2);
+    copyWords(wordViewOf(dst.buffer), d >>> 2, wordViewOf(src.buffer), s >>> 2, (length + 3) >>> 2);
     return;
   }
   dst.set(length === src.length ? src : src.subarray(0, length), dstOffset);

@@ -54,7 +54,7 @@ export class FaultInjectorDevice extends DeviceWrapper {
 
   override receive(sink: RxSink, budget?: number): number {
     let passed = 0;
-    this.inner.receive((frame, length) => {
+    this.inner.receive((frame, length, words) => {
       if (this.o.rxDrop && this.random() < this.o.rxDrop) {
         this.injected.rxDropped++;
         return;
@@ -64,7 +64,7 @@ export class FaultInjectorDevice extends DeviceWrapper {
         this.injected.rxCorrupted++;
       }
       passed++;
-      sink(frame, length);
+      sink(frame, length, words);
     }, budget);
     return passed;
   }

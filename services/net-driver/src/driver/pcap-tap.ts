@@ -21,9 +21,9 @@ export class PcapTapDevice extends DeviceWrapper {
 
   override receive(sink: RxSink, budget?: number): number {
     if (!this.directions.rx) return this.inner.receive(sink, budget);
-    return this.inner.receive((frame, length) => {
+    return this.inner.receive((frame, length, words) => {
       this.writer.write(frame, 0, length);
-      sink(frame, length);
+      sink(frame, length, words);
     }, budget);
   }
 
