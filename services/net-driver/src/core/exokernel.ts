@@ -1,6 +1,13 @@
 import type { Program } from '@exonet/bpf';
 import type { KeySet, RevocationSet } from '@exonet/grant';
-import { type ChannelHandle, copyWords, createChannel, type DriverChannel, type DriverChannelGroup } from '@exonet/ipc';
+import {
+  type ChannelHandle,
+  copyWords,
+  createChannel,
+  type DriverChannel,
+  type DriverChannelGroup,
+  wordViewOf,
+} from '@exonet/ipc';
 import { TxStatus } from '@exonet/protocol';
 import { extractFlowKey, FlowKey, FlowKeyStatus, formatMac, IpProtocol } from '@exonet/wire';
 import type { NetDevice } from '../driver/net-device.ts';
@@ -216,11 +223,13 @@ export class ExokernelCore implements SessionHost {
   /** Channels the next publish flushes: the tasks' marked 1 and the shared queues. */
   #flushCount = 0;
   #frame: Uint8Array = new Uint8Array(0);
-  /** The buffer of the last frame the device lent, and an Int32 view over it. */
-  #srcBuffer: ArrayBufferLike | undefined;
+  /** An Int32 view over the whole buffer of the current frame (see #viewSource). */
   #srcWords: Int32Array<ArrayBufferLike> = new Int32Array(0);
-  /** The view made over #srcBuffer (for devices that lend no word view). */
-  #ownWords: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  /**
+   * Whether the current frame can be copied word by word (small, 4-aligned, readable to the word past its
+   * end): judged once per frame, for however many tasks get a copy.
+   */
+  #wordCopy = false;
   /** The word view the device lent with the current frame (RxSink), if any. */
   #lentWords: Int32Array<ArrayBufferLike> | undefined;
   #length = 0;
@@ -558,6 +567,7 @@ export class ExokernelCore implements SessionHost {
     this.#frame = frame;
     this.#length = length;
     this.#lentWords = words;
+    this.#wordCopy = length <= 256 && (frame.byteOffset & 3) === 0 && frame.length >= length + 3;
     if (this.#demux.size > 0) this.#demux.candidates(frame, length, this.#visit);
     // With no tracked flow, an unfragmented IPv4 frame has nothing left to consult: no owner by conntrack,
     // no ICMP error owner, no fragment to begin or follow. Skipping the flow key then saves its extraction.
@@ -624,7 +634,7 @@ export class ExokernelCore implements SessionHost {
     this.#got[this.#gotCount++] = task;
     const frame = this.#frame;
     const length = this.#length;
-    if (this.#staging && length <= this.#stageMax[task] && (frame.byteOffset & 3) === 0 && frame.length >= length + 3) {
+    if (this.#staging && this.#wordCopy && length <= this.#stageMax[task]) {
       // Staged: nothing of the task (not even its session or channel object) is touched until the drain.
       this.#viewSource(frame);
       this.#stage(task, frame.byteOffset >>> 2, length);
@@ -634,7 +644,7 @@ export class ExokernelCore implements SessionHost {
     // A frame that is not staged must not overtake the task's staged ones.
     if (this.#stageHead[task] !== NONE) this.#drainTask(s);
     const ch = s.channel;
-    if (length <= 256 && length <= ch.pool.frameSize && (frame.byteOffset & 3) === 0 && frame.length >= length + 3) {
+    if (this.#wordCopy && length <= ch.pool.frameSize) {
       // Small aligned frames (most of a packet rate): take, copy word by word and deliver in one step, over a
       // word view of the NIC's buffer made once.
       this.#viewSource(frame);
@@ -672,7 +682,7 @@ export class ExokernelCore implements SessionHost {
     const length = this.#length;
     const tag = this.#rxTag[task];
     let ok: boolean;
-    if (length <= 256 && length <= queue.pool.frameSize && (frame.byteOffset & 3) === 0 && frame.length >= length + 3) {
+    if (this.#wordCopy && length <= queue.pool.frameSize) {
       this.#viewSource(frame);
       ok = queue.receiveWords(this.#srcWords, frame.byteOffset, length, tag);
     } else {
@@ -697,20 +707,11 @@ export class ExokernelCore implements SessionHost {
   }
 
   /**
-   * Points #srcWords at the NIC buffer holding `frame`: the device's own word view when it lent one with the
-   * frame, else a view made when the buffer changes (rarely).
+   * Points #srcWords at the buffer holding `frame`: the device's own word view when it lent one with the
+   * frame (the r8169 driver does), else the one view kept per buffer.
    */
   #viewSource(frame: Uint8Array): void {
-    const lent = this.#lentWords;
-    if (lent !== undefined) {
-      this.#srcWords = lent;
-      return;
-    }
-    if (frame.buffer !== this.#srcBuffer) {
-      this.#srcBuffer = frame.buffer;
-      this.#ownWords = new Int32Array(frame.buffer, 0, frame.buffer.byteLength >>> 2);
-    }
-    this.#srcWords = this.#ownWords;
+    this.#srcWords = this.#lentWords ?? wordViewOf(frame.buffer);
   }
 
   /**
