@@ -89,6 +89,12 @@ const TAG_MEMBER_BITS = 20;
 const TAG_MEMBER_MASK = (1 << TAG_MEMBER_BITS) - 1;
 /** Default buffer size of a shared receive queue: a minimum-size frame (60 bytes, 64 with a VLAN tag) fits. */
 const SHARED_RX_FRAME_SIZE = 128;
+/** A busy-polling window given in µs, checked, in ms (what the poller compares with performance.now()). */
+function busyPollMs(micros: number): number {
+  check(Number.isFinite(micros) && micros >= 0, `busyPollMicros: expected a number >= 0, got ${micros}`);
+  return micros / 1000;
+}
+
 /** The longest frame a shared receive queue's poller joins from several buffers (a 64 KiB jumbo is plenty). */
 const MAX_JOINED = 65_536;
 
@@ -197,13 +203,20 @@ export class DriverChannelGroup {
     this.#reuse = new Uint16Array(this.capacity);
     if (sharedRx !== undefined) {
       // A member of its own group: its flush marks its bit, so the poller learns of frames as of any member's.
-      const queue = createChannel({
-        transport,
-        frameCount: sharedRx.frameCount,
-        frameSize: sharedRx.frameSize ?? SHARED_RX_FRAME_SIZE,
-        controlCapacity: 1,
-        group: this,
-      });
+      let queue: DriverChannel;
+      try {
+        queue = createChannel({
+          transport,
+          frameCount: sharedRx.frameCount,
+          frameSize: sharedRx.frameSize ?? SHARED_RX_FRAME_SIZE,
+          controlCapacity: 1,
+          group: this,
+        });
+      } catch (err) {
+        // A refused queue (a bad frame size) must not leave the group's own segment behind.
+        this.close();
+        throw err;
+      }
       this.sharedRx = queue;
       const { group: _membership, ...channel } = queue.handle;
       this.handle = { ...this.handle, sharedRx: { channel: channel as ChannelHandle, member: queue.member } };
@@ -397,8 +410,11 @@ export class TaskChannelGroup {
   readonly #receiverTags: Uint32Array;
   /** Per shared-queue frame, the last view {@link sharedView} handed out. */
   #views: (Uint8Array | undefined)[] = [];
-  /** A frame being joined from several queue buffers: its bytes so far (-1: none open), its tag. */
-  #joined = new Uint8Array(0);
+  /**
+   * A frame being joined from several queue buffers (made at the first chain, the longest joinable): its
+   * bytes so far (-1: none open), its tag.
+   */
+  #joined: Uint8Array | undefined;
   #chainLength = -1;
   #chainTag = 0;
   #chainFits = true;
@@ -535,10 +551,7 @@ export class TaskChannelGroup {
     try {
       receiver(bytes, offset, length);
     } catch (err) {
-      // One member's failing handler must not stop the others' frames.
-      process.nextTick(() => {
-        throw err;
-      });
+      rethrowLater(err);
     }
   }
 
@@ -554,21 +567,18 @@ export class TaskChannelGroup {
       this.#chainTag = tag;
       this.#chainFits = true;
     }
+    this.#joined ??= new Uint8Array(MAX_JOINED);
+    const joined = this.#joined;
     const end = this.#chainLength + length;
     if (end > MAX_JOINED) this.#chainFits = false;
     else if (this.#chainFits) {
-      if (end > this.#joined.length) {
-        const bigger = new Uint8Array(Math.min(MAX_JOINED, Math.max(end, this.#joined.length * 2, 2048)));
-        bigger.set(this.#joined.subarray(0, this.#chainLength));
-        this.#joined = bigger;
-      }
-      this.#joined.set(bytes.subarray(offset, offset + length), this.#chainLength);
+      joined.set(bytes.subarray(offset, offset + length), this.#chainLength);
       this.#chainLength = end;
     }
     if (status === DescriptorStatus.MORE) return;
     const joinedLength = this.#chainLength;
     this.#chainLength = -1;
-    if (this.#chainFits) this.#dispatch(this.#joined, 0, joinedLength, tag);
+    if (this.#chainFits) this.#dispatch(joined, 0, joinedLength, tag);
   }
 
   /** Busy polling after work, µs (see {@link GroupPollerOptions.busyPollMicros}); settable at run time. */
@@ -577,8 +587,7 @@ export class TaskChannelGroup {
   }
 
   set busyPollMicros(micros: number) {
-    check(Number.isFinite(micros) && micros >= 0, `busyPollMicros: expected a number >= 0, got ${micros}`);
-    this.#busyPollMs = micros / 1000;
+    this.#busyPollMs = busyPollMs(micros);
   }
 
   /** True while the poller sleeps on the bell (nothing was pending when it last looked). */
@@ -602,11 +611,8 @@ export class TaskChannelGroup {
       `member: expected 0..${this.capacity - 1}`,
     );
     check(this.#services[member] === undefined, `member ${member} is already served`);
-    const busy = options.busyPollMicros;
-    check(
-      busy === undefined || (Number.isFinite(busy) && busy >= 0),
-      `busyPollMicros: expected a number >= 0, got ${busy}`,
-    );
+    // Checked before anything changes: a refused option leaves the member unserved.
+    const busyMs = options.busyPollMicros === undefined ? this.#busyPollMs : busyPollMs(options.busyPollMicros);
     check(!this.#unmapped, 'the group is unmapped');
     if (this.#closed) {
       // The poller stopped with its last member but channels kept the group: start a new loop (the old one
@@ -619,7 +625,7 @@ export class TaskChannelGroup {
     this.#members++;
     this.#refs++;
     if (options.sweepMs !== undefined) this.#sweepMs = Math.max(1, options.sweepMs);
-    if (options.busyPollMicros !== undefined) this.#busyPollMs = options.busyPollMicros / 1000;
+    this.#busyPollMs = busyMs;
     // A pending Atomics.waitAsync does not keep a thread alive; like an open socket, a served channel does.
     this.#keepAlive ??= setInterval(() => {}, 1 << 30);
     if (this.#running === undefined) {
@@ -754,10 +760,18 @@ function serve(service: GroupMemberService | undefined): void {
   try {
     service();
   } catch (err) {
-    process.nextTick(() => {
-      throw err;
-    });
+    rethrowLater(err);
   }
+}
+
+/**
+ * Rethrows a member's error on its own, as an uncaught exception of this thread, after the poller's turn:
+ * one member's failing service or receiver must not stop the others.
+ */
+function rethrowLater(err: unknown): void {
+  process.nextTick(() => {
+    throw err;
+  });
 }
 
 /** The pollers of this thread, by group id. */

@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createChannelGroup, joinChannelGroup } from '../src/channel-group.ts';
 import { createChannel, type DriverChannel } from '../src/driver-channel.ts';
@@ -284,6 +285,16 @@ describe('channel group: shared receive queue', () => {
       group.close();
     }
     expect(queue.ownership()).toMatchObject({ task: 0, driverRx: 0, driverTx: 0, reclaimed: 64 });
+  });
+
+  it('leaves no shared memory behind when the queue is refused (process transport)', () => {
+    // A worker process runs one test file at a time: only this test makes segments of this process's name now.
+    const ours = () => readdirSync('/dev/shm').filter((n) => n.startsWith(`exonet-${process.pid}-`)).length;
+    const before = ours();
+    expect(() => createChannelGroup({ transport: 'process', sharedRx: { frameCount: 8, frameSize: 100 } })).toThrow(
+      /frameSize/,
+    );
+    expect(ours()).toBe(before);
   });
 
   it('removes the queue’s shared memory with the group (process transport)', () => {
