@@ -47,7 +47,7 @@ export interface SessionHost {
   readonly grants: GrantTable;
   suspended(): boolean;
   /** Brings the session's counters up to date (the packet path may count some of them elsewhere). */
-  syncCounters?(session: TaskSession): void;
+  syncCounters(session: TaskSession): void;
 }
 
 /**
@@ -185,7 +185,7 @@ export class TaskSession implements TaskIdentity {
 
   /** The task's grants and counters. */
   status(host: SessionHost): TaskStatus {
-    host.syncCounters?.(this);
+    host.syncCounters(this);
     return {
       grants: host.grants.ofTask(this.id).map((g) => ({
         jti: g.jti,
